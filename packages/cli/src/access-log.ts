@@ -1,0 +1,37 @@
+/** Why: one Apache-style line per tunnel (client, request, status, bytes each way, duration) is what operators grep. */
+
+import type { TunnelError, TunnelInfo, TunnelStats, Wstunnel } from '@wstunnel/core';
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** Writes an access-log line for every tunnel that closes, every refusal and every failure of `tunnel`. */
+export function logAccess(tunnel: Wstunnel, write: (line: string) => void): void {
+  tunnel.on('close', (info, stats) => write(line(info, 101, stats, stats.reason)));
+  tunnel.on('refused', (info, status) => write(line(info, status, undefined, 'refused by backend')));
+  tunnel.on('failed', (error, info) => {
+    if (info !== undefined) write(line(info, error.status, undefined, error.code));
+    else
+      write(
+        `- - - [${timestamp(Date.now())}] "-" ${error.status ?? '-'} - - - ${error.code}: ${error.message}`,
+      );
+  });
+}
+
+/** `%h - - [%t] "%r" %>s %I %O %Dms note`, with %I/%O the tunnelled bytes from and to the client. */
+export function line(
+  info: TunnelInfo,
+  status: number | undefined,
+  stats: TunnelStats | undefined,
+  note: string,
+): string {
+  const request = `${info.method} ${info.url} HTTP/1.1`;
+  const bytes = stats === undefined ? '- -' : `${stats.bytesFromClient} ${stats.bytesToClient}`;
+  const duration = stats === undefined ? Date.now() - info.startedAt : stats.durationMs;
+  return `${info.remoteAddress} - - [${timestamp(info.startedAt)}] "${request}" ${status ?? '-'} ${bytes} ${duration}ms ${note} -> ${info.backend}`;
+}
+
+function timestamp(ms: number): string {
+  const d = new Date(ms);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+}

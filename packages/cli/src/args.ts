@@ -1,0 +1,149 @@
+/** Why: the command line is parsed and validated in one place, so a typo is a clear message and exit code 2, never a half-started gateway. */
+
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { PrefixRule, WstunnelOptions } from '@wstunnel/core';
+
+/** What the gateway runs with. */
+export interface GatewayConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly tunnel: WstunnelOptions;
+  /** Milliseconds open tunnels get to finish on SIGINT/SIGTERM. */
+  readonly drainTimeout: number;
+  readonly quiet: boolean;
+}
+
+/** The parsed command line: run with a config, run the embedded demo, or print text and exit. */
+export type Command =
+  | { readonly kind: 'run'; readonly config: GatewayConfig }
+  | { readonly kind: 'demo'; readonly port: number }
+  | { readonly kind: 'print'; readonly text: string };
+
+/** A command-line mistake; the CLI prints it with usage and exits 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const USAGE = `Usage: wstunnel [options]
+       wstunnel                      run the embedded demo (echo backend + gateway)
+
+Options:
+  --listen HOST:PORT        address to listen on (default 127.0.0.1:8080)
+  --pass PATH=URL           tunnel upgrades under PATH to URL, like Apache
+                            ProxyPass "PATH" "URL"; repeatable, first match wins
+  --upgrade TOKENS          comma list of accepted Upgrade tokens (default websocket;
+                            ANY accepts every protocol: unsafe, allows h2c)
+  --timeout MS              backend answer timeout, then 504 (default 60000)
+  --connect-timeout MS      backend connect timeout, then 504 (default: --timeout)
+  --idle-timeout MS         close tunnels idle this long, 0 = never (default: --timeout)
+  --max N                   open tunnels per target, then 503 (default unlimited)
+  --preserve-host           send the client's Host to the backend
+  --no-x-forwarded          do not add X-Forwarded-For/-Host/-Proto
+  --trust-forwarded         append to client-supplied X-Forwarded-* instead of replacing
+  --no-half-close           end both sides at the first EOF (Apache proxy-nohalfclose)
+  --keepalive MS            TCP keep-alive on both sockets after MS idle
+  --ca FILE                 CA certificates (PEM) for wss:// backends
+  --cert FILE --key FILE    client certificate for wss:// backends
+  --insecure                do not verify wss:// backend certificates
+  --close-frames            on shutdown, send WebSocket close 1001 to both sides
+  --drain-timeout MS        grace for open tunnels on SIGINT/SIGTERM (default 5000)
+  --quiet                   no access log
+  --help, --version`;
+
+/** Parses `argv` (without node and script); throws {@link UsageError}. */
+export function parseCommand(argv: readonly string[], version: string): Command {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowNegative: true,
+    options: {
+      listen: { type: 'string' },
+      pass: { type: 'string', multiple: true },
+      upgrade: { type: 'string' },
+      timeout: { type: 'string' },
+      'connect-timeout': { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      max: { type: 'string' },
+      'preserve-host': { type: 'boolean' },
+      'x-forwarded': { type: 'boolean' },
+      'trust-forwarded': { type: 'boolean' },
+      'half-close': { type: 'boolean' },
+      keepalive: { type: 'string' },
+      ca: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      insecure: { type: 'boolean' },
+      'close-frames': { type: 'boolean' },
+      'drain-timeout': { type: 'string' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  if (values.help) return { kind: 'print', text: USAGE };
+  if (values.version) return { kind: 'print', text: version };
+  const [host, port] = listenAddress(values.listen ?? '127.0.0.1:8080');
+  if (values.pass === undefined) {
+    if (argv.length === 0 || (argv.length === 2 && values.listen !== undefined))
+      return { kind: 'demo', port };
+    throw new UsageError('at least one --pass PATH=URL is required');
+  }
+  const tls = {
+    ...(values.ca === undefined ? {} : { ca: readPem(values.ca, '--ca') }),
+    ...(values.cert === undefined ? {} : { cert: readPem(values.cert, '--cert') }),
+    ...(values.key === undefined ? {} : { key: readPem(values.key, '--key') }),
+    ...(values.insecure ? { rejectUnauthorized: false } : {}),
+  };
+  const tunnel: WstunnelOptions = {
+    rules: values.pass.map(passRule),
+    ...(values.upgrade === undefined ? {} : { upgrade: values.upgrade.split(',').map((t) => t.trim()) }),
+    ...optionalNumber('timeout', values.timeout),
+    ...optionalNumber('connectTimeout', values['connect-timeout']),
+    ...optionalNumber('idleTimeout', values['idle-timeout']),
+    ...optionalNumber('max', values.max),
+    ...optionalNumber('keepAlive', values.keepalive),
+    ...(values['preserve-host'] === undefined ? {} : { preserveHost: values['preserve-host'] }),
+    ...(values['x-forwarded'] === undefined ? {} : { xForwarded: values['x-forwarded'] }),
+    ...(values['trust-forwarded'] === undefined ? {} : { trustForwarded: values['trust-forwarded'] }),
+    ...(values['half-close'] === undefined ? {} : { halfClose: values['half-close'] }),
+    ...(values['close-frames'] === undefined ? {} : { closeFrames: values['close-frames'] }),
+    ...(Object.keys(tls).length === 0 ? {} : { tls }),
+  };
+  const drainTimeout = optionalNumber('drain', values['drain-timeout'])['drain'] ?? 5_000;
+  return { kind: 'run', config: { host, port, tunnel, drainTimeout, quiet: values.quiet ?? false } };
+}
+
+function passRule(value: string): PrefixRule {
+  const equals = value.indexOf('=');
+  if (equals <= 0)
+    throw new UsageError(`--pass ${value}: expected PATH=URL, for example /ws/=ws://127.0.0.1:9000/`);
+  return { path: value.slice(0, equals), target: value.slice(equals + 1) };
+}
+
+function listenAddress(value: string): [string, number] {
+  const colon = value.lastIndexOf(':');
+  const host = colon === -1 ? '127.0.0.1' : value.slice(0, colon).replace(/^\[|\]$/g, '');
+  const port = Number(colon === -1 ? value : value.slice(colon + 1));
+  if (!Number.isInteger(port) || port < 0 || port > 65_535 || host === '') {
+    throw new UsageError(`--listen ${value}: expected HOST:PORT, for example 127.0.0.1:8080`);
+  }
+  return [host, port];
+}
+
+function optionalNumber<K extends string>(key: K, value: string | undefined): Partial<Record<K, number>> {
+  if (value === undefined) return {};
+  const number = Number(value);
+  if (value.trim() === '' || !Number.isInteger(number) || number < 0) {
+    throw new UsageError(`${key}: expected a whole number, got "${value}"`);
+  }
+  return { [key]: number } as Partial<Record<K, number>>;
+}
+
+function readPem(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new UsageError(`${flag} ${path}: ${(error as Error).message}`);
+  }
+}

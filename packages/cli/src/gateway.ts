@@ -1,0 +1,67 @@
+/** Why: the standalone gateway is plain node:http plus the core, so it is both a product and the reference way to host the core. */
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createWstunnel, type Wstunnel, type WstunnelOptions } from '@wstunnel/core';
+import { logAccess } from './access-log.ts';
+
+/** Options of {@link startGateway}. */
+export interface GatewayOptions {
+  readonly host?: string;
+  /** Port to listen on; 0 picks a free one. Default 8080. */
+  readonly port?: number;
+  readonly tunnel: WstunnelOptions;
+  /** Receives one access-log line per tunnel, refusal and failure; omit for no log. */
+  readonly log?: (line: string) => void;
+}
+
+/** A running gateway. */
+export interface Gateway extends AsyncDisposable {
+  readonly server: Server;
+  readonly tunnel: Wstunnel;
+  /** `http://host:port` it listens on. */
+  readonly url: string;
+  /** Stops listening, drains tunnels within `drainTimeout` ms, closes idle keep-alive connections. */
+  close(drainTimeout?: number): Promise<void>;
+}
+
+/** Slow clients may take this long to send request headers (Apache RequestReadTimeout header=20-40). */
+const HEADERS_TIMEOUT_MS = 20_000;
+
+/** Starts a gateway; rejects if the options are invalid or the address cannot be bound. */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const tunnel = createWstunnel(options.tunnel);
+  if (options.log !== undefined) logAccess(tunnel, options.log);
+  const server = createServer(
+    { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 2 * HEADERS_TIMEOUT_MS },
+    (req, res) => {
+      if (!tunnel.handleRequest(req, res)) {
+        res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('404 Not Found: no route\n');
+      }
+    },
+  );
+  tunnel.attach(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const close = async (drainTimeout?: number): Promise<void> => {
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    await tunnel.close(drainTimeout === undefined ? {} : { timeout: drainTimeout });
+    server.closeAllConnections();
+    await stopped;
+  };
+  return {
+    server,
+    tunnel,
+    url: `http://${host}:${address.port}`,
+    close,
+    [Symbol.asyncDispose]: () => close(),
+  };
+}

@@ -1,0 +1,63 @@
+/** Why: the process-level wiring (arguments, signals, exit codes) stays out of the gateway so tests can start gateways in-process. */
+
+import { readFileSync } from 'node:fs';
+import { WstunnelConfigError } from '@wstunnel/core';
+import { parseCommand, USAGE, UsageError } from './args.ts';
+import { startDemo } from './demo.ts';
+import { startGateway } from './gateway.ts';
+
+const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** Runs the CLI; resolves with the exit code once the gateway has stopped (or at once on bad arguments). */
+export async function main(argv: readonly string[]): Promise<number> {
+  let command: ReturnType<typeof parseCommand>;
+  try {
+    command = parseCommand(argv, VERSION);
+  } catch (error) {
+    process.stderr.write(`wstunnel: ${(error as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (command.kind === 'print') {
+    process.stdout.write(`${command.text}\n`);
+    return 0;
+  }
+  const print = (line: string): void => {
+    process.stdout.write(`${line}\n`);
+  };
+  let stop: (drainTimeout: number) => Promise<void>;
+  let drainTimeout = 1_000;
+  try {
+    if (command.kind === 'demo') {
+      const demo = await startDemo(Number(process.env['PORT'] ?? command.port), print);
+      stop = () => demo.close();
+    } else {
+      const { config } = command;
+      const gateway = await startGateway({
+        host: config.host,
+        port: config.port,
+        tunnel: config.tunnel,
+        ...(config.quiet ? {} : { log: print }),
+      });
+      drainTimeout = config.drainTimeout;
+      print(`wstunnel listening on ${gateway.url}`);
+      for (const rule of gateway.tunnel.rules.rules) print(`  ProxyPass "${rule.path}" "${rule.target.url}"`);
+      stop = (timeout) => gateway.close(timeout);
+    }
+  } catch (error) {
+    const known = error instanceof WstunnelConfigError || error instanceof UsageError;
+    process.stderr.write(`wstunnel: ${known ? '' : 'cannot start: '}${(error as Error).message}\n`);
+    return known ? 2 : 1;
+  }
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  print(`wstunnel: ${signal}, draining (up to ${drainTimeout} ms)`);
+  // A second signal while draining means "now".
+  process.once(signal, () => process.exit(1));
+  await stop(drainTimeout);
+  print('wstunnel: stopped');
+  return 0;
+}

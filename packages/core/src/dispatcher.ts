@@ -1,0 +1,78 @@
+/**
+ * Why: every `'upgrade'` listener on a server sees every upgrade, so owners fight over sockets (ws answers 400
+ * for paths it does not own). One dispatcher per server hands each upgrade to exactly one owner; upgrades no
+ * owner claims reach the server's other listeners, or get a 404 when there are none.
+ */
+
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { writeErrorResponse } from './http-responses.ts';
+
+/** Takes over one upgrade: from this call on it owns the socket. */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+/** Something that tunnels some upgrades: a wstunnel instance, or a framework adapter that routes them through its app. */
+export interface UpgradeOwner {
+  /** Synchronously decides whether this owner takes `req`; returns its handler when it does. */
+  route(req: IncomingMessage): UpgradeHandler | undefined;
+}
+
+interface Dispatcher {
+  readonly owners: UpgradeOwner[];
+  uninstall(): void;
+}
+
+/** Shared across copies of this package, so two installed versions still use one dispatcher per server. */
+const kDispatcher: unique symbol = Symbol.for('wstunnel.upgrade-dispatcher');
+type DispatchedServer = Server & { [kDispatcher]?: Dispatcher };
+
+/**
+ * Registers `owner` with the server's dispatcher, installing it on first use. Owners are asked in the order
+ * they were attached. Returns a function that detaches the owner (and the dispatcher, with the last one).
+ */
+export function attachUpgradeOwner(server: Server, owner: UpgradeOwner): () => void {
+  const target = server as DispatchedServer;
+  const dispatcher = target[kDispatcher] ?? install(target);
+  dispatcher.owners.push(owner);
+  return () => {
+    const at = dispatcher.owners.indexOf(owner);
+    if (at === -1) return;
+    dispatcher.owners.splice(at, 1);
+    if (dispatcher.owners.length === 0) dispatcher.uninstall();
+  };
+}
+
+function install(server: DispatchedServer): Dispatcher {
+  const owners: UpgradeOwner[] = [];
+  const originalEmit = server.emit;
+  // The only way to keep other listeners from also seeing a claimed upgrade is to route it before emit() does.
+  const emit = function (this: Server, event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'upgrade') {
+      const req = args[0] as IncomingMessage;
+      for (const owner of owners) {
+        const handler = owner.route(req);
+        if (handler !== undefined) {
+          handler(req, args[1] as Duplex, args[2] as Buffer);
+          return true;
+        }
+      }
+    }
+    return originalEmit.apply(this, [event, ...args] as Parameters<Server['emit']>);
+  } as Server['emit'];
+  // Node only emits 'upgrade' while a listener exists; this one also answers upgrades nobody else listens for.
+  const unclaimed = (_req: IncomingMessage, socket: Duplex): void => {
+    if (server.listenerCount('upgrade') === 1) writeErrorResponse(socket, 404, 'no route for this upgrade');
+  };
+  server.emit = emit;
+  server.on('upgrade', unclaimed);
+  const dispatcher: Dispatcher = {
+    owners,
+    uninstall() {
+      if (server.emit === emit) server.emit = originalEmit;
+      server.off('upgrade', unclaimed);
+      if (server[kDispatcher] === dispatcher) delete server[kDispatcher];
+    },
+  };
+  server[kDispatcher] = dispatcher;
+  return dispatcher;
+}

@@ -1,0 +1,86 @@
+/**
+ * Why: the handshake is forwarded as an ordinary HTTP request in Apache's order (proxy_util.c
+ * ap_proxy_create_hdrbrgd): copy, strip hop-by-hop, set Host, append X-Forwarded-*, then Connection/Upgrade.
+ */
+
+import type { IncomingMessage } from 'node:http';
+import type { Target } from './target.ts';
+
+/** Hop-by-hop headers removed whatever `Connection` says (RFC 9110 7.6.1), plus ones this module sets itself. */
+const ALWAYS_DROPPED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+  'host',
+  'content-length',
+]);
+const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto']);
+/** Field values must not smuggle a line break or NUL into the backend request (RFC 9110 5.5). */
+const UNSAFE_VALUE = /[\0\r\n]/;
+
+/** The client side of the connection, as far as the forwarded headers need it. */
+export interface ClientEndpoint {
+  readonly remoteAddress: string;
+  readonly encrypted: boolean;
+}
+
+/**
+ * Builds the request head sent to the backend, or `undefined` if a client header value is unsafe.
+ * `path` is the origin-form target to request; `token` the upgrade protocol asked for.
+ */
+export function buildBackendRequest(
+  req: IncomingMessage,
+  path: string,
+  target: Target,
+  token: string,
+  client: ClientEndpoint,
+): string | undefined {
+  const raw = req.rawHeaders;
+  const named = connectionNamed(req.headers.connection);
+  const clientHost = req.headers.host ?? '';
+  let head = `${req.method} ${path} HTTP/1.1\r\nHost: ${target.preserveHost && clientHost !== '' ? clientHost : target.hostHeader}\r\n`;
+  let forwardedFor = '';
+  let forwardedHost = '';
+  let forwardedProto = '';
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    const lower = name.toLowerCase();
+    if (ALWAYS_DROPPED.has(lower) || named?.has(lower)) continue;
+    if (UNSAFE_VALUE.test(value)) return undefined;
+    if (FORWARDED.has(lower) && target.xForwarded) {
+      if (!target.trustForwarded) continue;
+      if (lower === 'x-forwarded-for') forwardedFor = join(forwardedFor, value);
+      else if (lower === 'x-forwarded-host') forwardedHost = join(forwardedHost, value);
+      else forwardedProto = join(forwardedProto, value);
+      continue;
+    }
+    head += `${name}: ${value}\r\n`;
+  }
+  if (target.xForwarded) {
+    head += `X-Forwarded-For: ${join(forwardedFor, client.remoteAddress)}\r\n`;
+    if (clientHost !== '') head += `X-Forwarded-Host: ${join(forwardedHost, clientHost)}\r\n`;
+    head += `X-Forwarded-Proto: ${join(forwardedProto, client.encrypted ? 'https' : 'http')}\r\n`;
+  }
+  return `${head}Connection: Upgrade\r\nUpgrade: ${token}\r\n\r\n`;
+}
+
+/** Header names listed in `Connection` (all instances), lower-cased; `undefined` when there are none. */
+export function connectionNamed(value: string | readonly string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const names = new Set<string>();
+  for (const item of (typeof value === 'string' ? value : value.join(',')).split(',')) {
+    const name = item.trim().toLowerCase();
+    if (name !== '') names.add(name);
+  }
+  return names;
+}
+
+function join(list: string, value: string): string {
+  return list === '' ? value : `${list}, ${value}`;
+}

@@ -1,0 +1,275 @@
+/**
+ * Why: between the client's request and the backend's answer nothing may leak either way. Client bytes are held
+ * (never optimistic, RFC 9931), and only a 101 with the requested Upgrade token becomes a tunnel; anything else
+ * is relayed as HTTP or answered 502/504 (mod_proxy_http's upgrade path, httpd 2.4.47+).
+ */
+
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
+import { TunnelError, type TunnelErrorCode } from './errors.ts';
+import type { TunnelInfo } from './events.ts';
+import { closeAfter, writeErrorResponse } from './http-responses.ts';
+import { BodyRelay, bodyFraming } from './relay-response.ts';
+import {
+  findHeadEnd,
+  headerValues,
+  MAX_RESPONSE_HEAD_BYTES,
+  parseResponseHead,
+  type ResponseHead,
+} from './response-head.ts';
+import type { Target } from './target.ts';
+
+/** Client bytes held while the backend decides; past this the client is paused (TCP backpressure). */
+const MAX_EARLY_BYTES = 64 * 1024;
+/** Interim 1xx responses (100, 102, 103) skipped before the final answer. */
+const MAX_INTERIM_RESPONSES = 8;
+
+/** What the handshake needs to know. */
+export interface HandshakeParams {
+  readonly client: Duplex;
+  /** Bytes that followed the request head on the client connection. */
+  readonly head: Buffer;
+  readonly requestHead: string;
+  readonly target: Target;
+  readonly token: string;
+  readonly info: TunnelInfo;
+}
+
+/** How a handshake ended. */
+export type HandshakeResult =
+  | {
+      readonly kind: 'upgraded';
+      readonly backend: Socket;
+      readonly response: ResponseHead;
+      /** Backend bytes that came with the 101. */
+      readonly rest: Buffer;
+      /** Client bytes held during the handshake. */
+      readonly early: readonly Buffer[];
+    }
+  | { readonly kind: 'refused'; readonly status: number }
+  | { readonly kind: 'failed'; readonly error: TunnelError };
+
+/** One pending upgrade: dials the backend, sends the request, and reads the answer. */
+export class Handshake {
+  readonly #p: HandshakeParams;
+  readonly #settle: (result: HandshakeResult) => void;
+  readonly #backend: Socket;
+  readonly #early: Buffer[] = [];
+  #earlyBytes = 0;
+  #pending: Buffer | undefined;
+  #relay: BodyRelay | undefined;
+  #connected = false;
+  #settled = false;
+  #interim = 0;
+
+  constructor(params: HandshakeParams, settle: (result: HandshakeResult) => void) {
+    this.#p = params;
+    this.#settle = settle;
+    const { client, target } = params;
+    if (params.head.length > 0) this.#hold(params.head);
+    client.on('data', this.#onClientData);
+    client.on('end', this.#onClientGone);
+    client.on('error', this.#onClientGone);
+    client.on('close', this.#onClientGone);
+    const backend = target.secure
+      ? tlsConnect(tlsOptions(target))
+      : netConnect({ host: target.hostname, port: target.port, allowHalfOpen: true, noDelay: true });
+    this.#backend = backend;
+    backend.setTimeout(target.connectTimeout);
+    backend.once(target.secure ? 'secureConnect' : 'connect', this.#onConnect);
+    backend.on('data', this.#onBackendData);
+    backend.on('end', this.#onBackendEnd);
+    backend.on('error', this.#onBackendError);
+    backend.on('close', this.#onBackendClose);
+    backend.on('timeout', this.#onTimeout);
+  }
+
+  /** Gives up on a pending handshake (shutdown deadline): the client gets 503. */
+  abort(): void {
+    this.#fail('ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down');
+  }
+
+  #hold(chunk: Buffer): void {
+    this.#early.push(chunk);
+    this.#earlyBytes += chunk.length;
+    if (this.#earlyBytes > MAX_EARLY_BYTES) this.#p.client.pause();
+  }
+
+  #onConnect = (): void => {
+    this.#connected = true;
+    this.#backend.setNoDelay(true);
+    this.#backend.setTimeout(this.#p.target.timeout);
+    this.#backend.write(this.#p.requestHead, 'latin1');
+  };
+
+  #onClientData = (chunk: Buffer): void => {
+    // After a refusal, the client's further bytes are dropped: they must never reach the backend raw.
+    if (!this.#settled) this.#hold(chunk);
+  };
+
+  #onClientGone = (): void => {
+    if (this.#relay !== undefined) this.#backend.destroy();
+    else this.#fail('ERR_WSTUNNEL_CLIENT_GONE', undefined, 'the client left before the backend answered');
+  };
+
+  #onBackendData = (chunk: Buffer): void => {
+    if (this.#relay !== undefined) return this.#relayBody(chunk);
+    if (this.#settled) return;
+    const buffer = this.#pending === undefined ? chunk : Buffer.concat([this.#pending, chunk]);
+    const end = findHeadEnd(buffer);
+    if (end === -1 || end > MAX_RESPONSE_HEAD_BYTES) {
+      if (end === -1 && buffer.length <= MAX_RESPONSE_HEAD_BYTES) this.#pending = buffer;
+      else this.#fail('ERR_WSTUNNEL_BAD_RESPONSE', 502, 'the backend response head is too large');
+      return;
+    }
+    this.#pending = undefined;
+    const response = parseResponseHead(buffer.subarray(0, end));
+    const rest = buffer.subarray(end);
+    if (typeof response === 'string')
+      return this.#fail('ERR_WSTUNNEL_BAD_RESPONSE', 502, `backend sent a ${response}`);
+    if (response.status < 200 && response.status !== 101) {
+      if (++this.#interim > MAX_INTERIM_RESPONSES) {
+        return this.#fail('ERR_WSTUNNEL_BAD_RESPONSE', 502, 'too many interim responses');
+      }
+      if (rest.length > 0) this.#onBackendData(rest);
+      return;
+    }
+    if (response.status === 101) this.#upgrade(response, rest);
+    else this.#refuse(response, rest);
+  };
+
+  #upgrade(response: ResponseHead, rest: Buffer): void {
+    const upgrade = headerValues(response, 'upgrade');
+    if (upgrade.length !== 1 || upgrade[0]!.toLowerCase() !== this.#p.token.toLowerCase()) {
+      const got = upgrade.length === 0 ? 'n/a' : upgrade.join(', ');
+      return this.#fail(
+        'ERR_WSTUNNEL_BAD_RESPONSE',
+        502,
+        `unexpected Upgrade: ${got} (expecting ${this.#p.token})`,
+      );
+    }
+    this.#settled = true;
+    this.#detach();
+    this.#backend.setTimeout(0);
+    this.#settle({ kind: 'upgraded', backend: this.#backend, response, rest, early: this.#early });
+  }
+
+  #refuse(response: ResponseHead, rest: Buffer): void {
+    const framing = bodyFraming(response);
+    if (typeof framing === 'string')
+      return this.#fail('ERR_WSTUNNEL_BAD_RESPONSE', 502, `backend sent ${framing}`);
+    this.#settled = true;
+    this.#early.length = 0;
+    this.#relay = new BodyRelay(this.#p.client, response, framing);
+    this.#settle({ kind: 'refused', status: response.status });
+    this.#relayBody(rest);
+  }
+
+  #relayBody(chunk: Buffer): void {
+    const relay = this.#relay!;
+    try {
+      if (chunk.length > 0 && !relay.push(chunk)) {
+        this.#backend.pause();
+        this.#p.client.once('drain', () => this.#backend.resume());
+      }
+    } catch {
+      return this.#destroyBoth();
+    }
+    if (relay.complete) this.#endRelay();
+  }
+
+  #endRelay(): void {
+    this.#backend.destroy();
+    closeAfter(this.#p.client, '');
+  }
+
+  #onBackendEnd = (): void => {
+    if (this.#relay === undefined) return this.#closedEarly();
+    // A close-delimited body ends here; any other framing cut short leaves the client with a truncated response.
+    if (this.#relay.complete || this.#relay.endsAtClose) return this.#endRelay();
+    this.#destroyBoth();
+  };
+
+  #onBackendError = (error: Error): void => {
+    if (this.#relay !== undefined) return this.#destroyBoth();
+    if (!this.#connected) {
+      const code = (error as NodeJS.ErrnoException).code ?? error.message;
+      return this.#fail('ERR_WSTUNNEL_CONNECT', 502, `cannot reach the backend (${code})`, error);
+    }
+    this.#closedEarly(error);
+  };
+
+  #onBackendClose = (): void => {
+    if (this.#relay !== undefined && !this.#relay.complete) this.#destroyBoth();
+    else this.#closedEarly();
+  };
+
+  #closedEarly(cause?: Error): void {
+    this.#fail(
+      'ERR_WSTUNNEL_BACKEND_CLOSED',
+      502,
+      'the backend closed the connection without answering',
+      cause,
+    );
+  }
+
+  #onTimeout = (): void => {
+    if (this.#relay !== undefined) return this.#destroyBoth();
+    if (!this.#connected)
+      this.#fail('ERR_WSTUNNEL_CONNECT_TIMEOUT', 504, 'timed out connecting to the backend');
+    else this.#fail('ERR_WSTUNNEL_HANDSHAKE_TIMEOUT', 504, 'timed out waiting for the backend to answer');
+  };
+
+  #fail(code: TunnelErrorCode, status: number | undefined, message: string, cause?: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#detach();
+    this.#backend.destroy();
+    if (status === undefined) this.#p.client.destroy();
+    else writeErrorResponse(this.#p.client, status, message);
+    this.#settle({ kind: 'failed', error: new TunnelError(code, status, message, cause) });
+  }
+
+  #destroyBoth(): void {
+    this.#backend.destroy();
+    this.#p.client.destroy();
+  }
+
+  #detach(): void {
+    const { client } = this.#p;
+    client.off('data', this.#onClientData);
+    client.off('end', this.#onClientGone);
+    client.off('close', this.#onClientGone);
+    // Keep a no-op error listener: a late client error must never become an uncaught exception.
+    client.off('error', this.#onClientGone);
+    client.on('error', ignore);
+    const backend = this.#backend;
+    backend.off('data', this.#onBackendData);
+    backend.off('end', this.#onBackendEnd);
+    backend.off('close', this.#onBackendClose);
+    backend.off('timeout', this.#onTimeout);
+    backend.off('error', this.#onBackendError);
+    backend.on('error', ignore);
+  }
+}
+
+function ignore(): void {}
+
+function tlsOptions(target: Target): ConnectionOptions {
+  const { ca, cert, key, servername, rejectUnauthorized } = target.tls;
+  // tls.connect honours allowHalfOpen (Node lib/_tls_wrap.js), though @types/node omits it.
+  const options: ConnectionOptions & { allowHalfOpen: boolean } = {
+    host: target.hostname,
+    port: target.port,
+    // SNI takes a host name only (RFC 6066 3); an IP target sends none.
+    servername: servername ?? (isIP(target.hostname) === 0 ? target.hostname : ''),
+    ALPNProtocols: ['http/1.1'],
+    allowHalfOpen: true,
+    rejectUnauthorized: rejectUnauthorized ?? true,
+  };
+  if (ca !== undefined) options.ca = ca;
+  if (cert !== undefined) options.cert = cert;
+  if (key !== undefined) options.key = key;
+  return options;
+}

@@ -1,0 +1,145 @@
+/** Why: a backend URL and its options are validated once, at configuration time, into the flat shape the hot path reads. */
+
+import { configError } from './errors.ts';
+import { DEFAULT_TIMEOUT_MS, type ResolvedTargetOptions, type TargetOptions } from './options.ts';
+
+/** A backend, ready to dial. */
+export interface Target extends ResolvedTargetOptions {
+  /** The target URL as configured, for logs. */
+  readonly url: string;
+  readonly secure: boolean;
+  /** Host name or IP to connect to (IPv6 without brackets). */
+  readonly hostname: string;
+  readonly port: number;
+  /** `Host` header value sent to the backend unless `preserveHost`. */
+  readonly hostHeader: string;
+  /** Path of the target URL as written (`''` when the URL has none, as Apache appends to it verbatim). */
+  readonly basePath: string;
+  /** Query of the target URL without `?`, or `''`. */
+  readonly baseQuery: string;
+}
+
+const SCHEMES: Record<string, { secure: boolean; port: number; websocket: boolean }> = {
+  'ws:': { secure: false, port: 80, websocket: true },
+  'wss:': { secure: true, port: 443, websocket: true },
+  'http:': { secure: false, port: 80, websocket: false },
+  'https:': { secure: true, port: 443, websocket: false },
+};
+
+/** RFC 9110 token, optionally with a `/version` (RFC 9110 section 7.8 protocol-name "/" protocol-version). */
+const PROTOCOL_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\/[!#$%&'*+.^_`|~0-9A-Za-z-]+)?$/;
+
+/** Builds a {@link Target} from a URL and the merged options; throws WstunnelConfigError on any mistake. */
+export function resolveTarget(target: string | URL, options: TargetOptions, where: string): Target {
+  const text = String(target);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return configError('ERR_WSTUNNEL_INVALID_TARGET', `${where}: target "${text}" is not a valid URL`);
+  }
+  const scheme = SCHEMES[url.protocol];
+  if (scheme === undefined) {
+    return configError(
+      'ERR_WSTUNNEL_INVALID_TARGET',
+      `${where}: target "${text}" must use ws://, wss://, http:// or https://`,
+    );
+  }
+  if (url.username !== '' || url.password !== '' || url.hash !== '' || url.hostname === '') {
+    configError(
+      'ERR_WSTUNNEL_INVALID_TARGET',
+      `${where}: target "${text}" must be scheme://host[:port][/path]`,
+    );
+  }
+  const upgrade = resolveUpgrade(options.upgrade, scheme.websocket, where);
+  if (upgrade !== '*' && upgrade.length === 0) {
+    configError(
+      'ERR_WSTUNNEL_UNSUPPORTED',
+      `${where}: target "${text}" upgrades nothing; plain-HTTP proxying is not supported yet, give it upgrade: ['websocket']`,
+    );
+  }
+  const timeout = duration(options.timeout, DEFAULT_TIMEOUT_MS, 'timeout', where);
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return {
+    url: text,
+    secure: scheme.secure,
+    hostname,
+    port: url.port === '' ? scheme.port : Number(url.port),
+    hostHeader: url.host,
+    basePath: rawPath(text),
+    baseQuery: url.search.slice(1),
+    upgrade,
+    preserveHost: flag(options.preserveHost, false, 'preserveHost', where),
+    xForwarded: flag(options.xForwarded, true, 'xForwarded', where),
+    trustForwarded: flag(options.trustForwarded, false, 'trustForwarded', where),
+    connectTimeout: duration(options.connectTimeout, timeout, 'connectTimeout', where),
+    timeout,
+    idleTimeout: duration(options.idleTimeout, timeout, 'idleTimeout', where),
+    keepAlive:
+      options.keepAlive === undefined || options.keepAlive === false
+        ? false
+        : duration(options.keepAlive, 0, 'keepAlive', where),
+    halfClose: flag(options.halfClose, true, 'halfClose', where),
+    max: options.max === undefined ? Number.POSITIVE_INFINITY : count(options.max, 'max', where),
+    tls: options.tls ?? {},
+  };
+}
+
+/** The path exactly as written in the target string (WHATWG URL would add a `/` to an empty path). */
+function rawPath(text: string): string {
+  const afterScheme = text.indexOf('//') + 2;
+  const pathStart = text.indexOf('/', afterScheme);
+  if (pathStart === -1) return '';
+  const queryStart = text.indexOf('?', pathStart);
+  return queryStart === -1 ? text.slice(pathStart) : text.slice(pathStart, queryStart);
+}
+
+function resolveUpgrade(
+  value: TargetOptions['upgrade'],
+  websocket: boolean,
+  where: string,
+): readonly string[] | '*' {
+  if (value === undefined) return websocket ? ['websocket'] : [];
+  if (value === '*') return '*';
+  if (!Array.isArray(value)) {
+    return configError('ERR_WSTUNNEL_INVALID_OPTION', `${where}: upgrade must be an array of tokens or '*'`);
+  }
+  const tokens: string[] = [];
+  for (const token of value) {
+    if (typeof token !== 'string' || !PROTOCOL_TOKEN.test(token)) {
+      configError(
+        'ERR_WSTUNNEL_INVALID_OPTION',
+        `${where}: upgrade token ${JSON.stringify(token)} is not an RFC 9110 token`,
+      );
+    }
+    const lower = token.toLowerCase();
+    if (lower === 'any' || lower === '*') return '*';
+    tokens.push(lower);
+  }
+  return tokens;
+}
+
+function flag(value: boolean | undefined, fallback: boolean, name: string, where: string): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean')
+    configError('ERR_WSTUNNEL_INVALID_OPTION', `${where}: ${name} must be a boolean`);
+  return value;
+}
+
+function duration(value: number | undefined, fallback: number, name: string, where: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 2_147_483_647) {
+    configError(
+      'ERR_WSTUNNEL_INVALID_OPTION',
+      `${where}: ${name} must be a whole number of milliseconds (0 to 2^31-1)`,
+    );
+  }
+  return value;
+}
+
+function count(value: number, name: string, where: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    configError('ERR_WSTUNNEL_INVALID_OPTION', `${where}: ${name} must be a whole number of at least 1`);
+  }
+  return value;
+}
