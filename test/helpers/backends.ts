@@ -27,7 +27,7 @@ export async function startEchoBackend(options: ServerOptions = {}): Promise<Ech
   });
   await once(wss, 'listening');
   const address = wss.address();
-  if (typeof address === 'string') throw new Error('no TCP address');
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
   const port = address.port;
   return {
     wss,
