@@ -62,8 +62,11 @@ export type RawScript = (socket: Socket, head: string, rest: Buffer) => void;
 export async function startRawBackend(script: RawScript): Promise<RawBackend> {
   const heads: string[] = [];
   const bodies: Buffer[][] = [];
+  const sockets = new Set<Socket>();
   const server = createServer({ allowHalfOpen: true }, (socket) => {
     backend.connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
     const received: Buffer[] = [];
     bodies.push(received);
     let buffered = Buffer.alloc(0);
@@ -93,7 +96,10 @@ export async function startRawBackend(script: RawScript): Promise<RawBackend> {
     heads,
     bodies,
     connections: 0,
-    close: () => closeServer(server),
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return closeServer(server);
+    },
   };
   return backend;
 }

@@ -26,13 +26,15 @@ export async function rawConnect(port: number): Promise<Socket> {
   return socket;
 }
 
-/** Resolves with everything the socket receives until the peer closes (or the socket errors). */
+/** Resolves with everything the socket receives until the peer ends or closes it (or the socket errors). */
 export function readAll(socket: Socket): Promise<Buffer> {
   const chunks: Buffer[] = [];
   socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', () => undefined);
   return new Promise((resolve) => {
-    socket.once('close', () => resolve(Buffer.concat(chunks)));
-    socket.once('error', () => undefined);
+    const done = (): void => resolve(Buffer.concat(chunks));
+    socket.once('end', done);
+    socket.once('close', done);
   });
 }
 
@@ -41,7 +43,9 @@ export async function rawExchange(port: number, request: string | Buffer): Promi
   const socket = await rawConnect(port);
   const all = readAll(socket);
   socket.write(request);
-  return (await all).toString('latin1');
+  const response = (await all).toString('latin1');
+  socket.destroy();
+  return response;
 }
 
 /** Reads from `socket` until a blank line ends an HTTP head; resolves with the head text and the bytes after it. */
