@@ -410,7 +410,7 @@ describe('TLS backends (wss://)', () => {
       rejectUnauthorized: requestCert,
     });
     const wss = new WebSocketServer({ server });
-    const peers: (string | undefined)[] = [];
+    const peers: unknown[] = [];
     wss.on('connection', (socket, req) => {
       const cert = (req.socket as import('node:tls').TLSSocket).getPeerCertificate?.();
       peers.push(cert?.subject?.CN);

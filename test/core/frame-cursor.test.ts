@@ -28,7 +28,10 @@ describe('FrameCursor', () => {
       const stream = Buffer.concat(frames);
       const boundaries = new Set<number>();
       let offset = 0;
-      for (const f of frames) boundaries.add((offset += f.length));
+      for (const f of frames) {
+        offset += f.length;
+        boundaries.add(offset);
+      }
       for (const split of [1, 2, 3, 7, 13, 1000]) {
         const cursor = new FrameCursor();
         for (let at = 0; at < stream.length; at += split) {
