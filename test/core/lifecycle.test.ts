@@ -126,4 +126,20 @@ describe('close() and drain', () => {
     assert.equal(statusOf(await rawExchange(port, handshakeRequest('/ws/'))), 418);
     await closeServer(server);
   });
+
+  test('an open tunnel outlives the server\'s requestTimeout, headersTimeout and keepAliveTimeout', async () => {
+    const backend = await startEchoBackend();
+    const tunnel = createWstunnel({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
+    const server = createServer({ requestTimeout: 300, headersTimeout: 200, keepAliveTimeout: 100, connectionsCheckingInterval: 50 });
+    tunnel.attach(server);
+    const port = await listen(server);
+    const client = await openClient(`ws://127.0.0.1:${port}/ws/`);
+    // Idle well past every server timeout (a timer, not a wait for I/O): Node's sweep must not see the tunnel.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    assert.equal((await roundTrip(client, 'still here')).data.toString(), 'still here');
+    client.close();
+    await tunnel.close();
+    await closeServer(server);
+    await backend.close();
+  });
 });
