@@ -23,23 +23,31 @@ export async function startTestGateway(tunnel: WstunnelOptions): Promise<TestGat
 }
 
 /** Opens a `ws` client and resolves once it is open; rejects with the handshake error otherwise. */
-export async function openClient(
+export function openClient(
   url: string,
   protocols?: string | string[],
   options: ClientOptions = {},
 ): Promise<WebSocket> {
   const client = new WebSocket(url, protocols, options);
   client.on('error', () => undefined);
-  await Promise.race([
-    once(client, 'open'),
-    once(client, 'unexpected-response').then(([, res]) => {
-      throw new Error(`unexpected response ${res.statusCode}`);
-    }),
-    once(client, 'error').then(([error]) => {
-      throw error;
-    }),
-  ]);
-  return client;
+  return new Promise((resolve, reject) => {
+    const settle = (error?: Error): void => {
+      client.off('open', onOpen);
+      client.off('unexpected-response', onResponse);
+      client.off('error', onError);
+      if (error === undefined) resolve(client);
+      else reject(error);
+    };
+    const onOpen = (): void => settle();
+    const onResponse = (_req: unknown, res: { statusCode?: number }): void => {
+      settle(new Error(`unexpected response ${res.statusCode}`));
+      client.terminate();
+    };
+    const onError = (error: Error): void => settle(error);
+    client.once('open', onOpen);
+    client.once('unexpected-response', onResponse);
+    client.once('error', onError);
+  });
 }
 
 /** Sends `data` and resolves with the next message. */

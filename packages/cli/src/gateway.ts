@@ -35,9 +35,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const server = createServer(
     { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 2 * HEADERS_TIMEOUT_MS },
     (req, res) => {
-      if (!tunnel.handleRequest(req, res)) {
-        res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('404 Not Found: no route\n');
-      }
+      if (tunnel.handleRequest(req, res)) return;
+      const body = '404 Not Found: no route\n';
+      const headers = {
+        'Content-Type': 'text/plain; charset=utf-8',
+        'Content-Length': body.length,
+        Connection: 'close',
+      };
+      res.writeHead(404, headers).end(body);
     },
   );
   tunnel.attach(server);

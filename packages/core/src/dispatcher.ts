@@ -60,8 +60,10 @@ function install(server: DispatchedServer): Dispatcher {
     return originalEmit.apply(this, [event, ...args] as Parameters<Server['emit']>);
   } as Server['emit'];
   // Node only emits 'upgrade' while a listener exists; this one also answers upgrades nobody else listens for.
-  const unclaimed = (_req: IncomingMessage, socket: Duplex): void => {
-    if (server.listenerCount('upgrade') === 1) writeErrorResponse(socket, 404, 'no route for this upgrade');
+  const unclaimed = (req: IncomingMessage, socket: Duplex): void => {
+    if (server.listenerCount('upgrade') !== 1) return;
+    if (req.url?.startsWith('/')) writeErrorResponse(socket, 404, 'no route for this upgrade');
+    else writeErrorResponse(socket, 400, 'request-target must be in origin-form');
   };
   server.emit = emit;
   server.on('upgrade', unclaimed);

@@ -120,17 +120,16 @@ export class Handshake {
     const end = findHeadEnd(buffer);
     if (end === -1 || end > MAX_RESPONSE_HEAD_BYTES) {
       if (end === -1 && buffer.length <= MAX_RESPONSE_HEAD_BYTES) this.#pending = buffer;
-      else this.#fail('ERR_WSTUNNEL_BAD_RESPONSE', 502, 'the backend response head is too large');
+      else this.#badResponse('response head too large');
       return;
     }
     this.#pending = undefined;
     const response = parseResponseHead(buffer.subarray(0, end));
     const rest = buffer.subarray(end);
-    if (typeof response === 'string')
-      return this.#fail('ERR_WSTUNNEL_BAD_RESPONSE', 502, `backend sent a ${response}`);
+    if (typeof response === 'string') return this.#badResponse(response);
     if (response.status < 200 && response.status !== 101) {
       if (++this.#interim > MAX_INTERIM_RESPONSES) {
-        return this.#fail('ERR_WSTUNNEL_BAD_RESPONSE', 502, 'too many interim responses');
+        return this.#badResponse('too many interim responses');
       }
       if (rest.length > 0) this.#onBackendData(rest);
       return;
@@ -142,12 +141,8 @@ export class Handshake {
   #upgrade(response: ResponseHead, rest: Buffer): void {
     const upgrade = headerValues(response, 'upgrade');
     if (upgrade.length !== 1 || upgrade[0]!.toLowerCase() !== this.#p.token.toLowerCase()) {
-      const got = upgrade.length === 0 ? 'n/a' : upgrade.join(', ');
-      return this.#fail(
-        'ERR_WSTUNNEL_BAD_RESPONSE',
-        502,
-        `unexpected Upgrade: ${got} (expecting ${this.#p.token})`,
-      );
+      const got = upgrade.length === 0 ? 'n/a' : JSON.stringify(upgrade.join(', '));
+      return this.#badResponse(`101 with unexpected Upgrade: ${got} (expecting ${this.#p.token})`);
     }
     this.#settled = true;
     this.#detach();
@@ -157,8 +152,7 @@ export class Handshake {
 
   #refuse(response: ResponseHead, rest: Buffer): void {
     const framing = bodyFraming(response);
-    if (typeof framing === 'string')
-      return this.#fail('ERR_WSTUNNEL_BAD_RESPONSE', 502, `backend sent ${framing}`);
+    if (typeof framing === 'string') return this.#badResponse(framing);
     this.#settled = true;
     this.#early.length = 0;
     this.#relay = new BodyRelay(this.#p.client, response, framing);
@@ -205,6 +199,10 @@ export class Handshake {
     else this.#closedEarly();
   };
 
+  #badResponse(detail: string): void {
+    this.#fail('ERR_WSTUNNEL_BAD_RESPONSE', 502, 'the backend sent an invalid response', undefined, detail);
+  }
+
   #closedEarly(cause?: Error): void {
     this.#fail(
       'ERR_WSTUNNEL_BACKEND_CLOSED',
@@ -221,14 +219,25 @@ export class Handshake {
     else this.#fail('ERR_WSTUNNEL_HANDSHAKE_TIMEOUT', 504, 'timed out waiting for the backend to answer');
   };
 
-  #fail(code: TunnelErrorCode, status: number | undefined, message: string, cause?: unknown): void {
+  /**
+   * Ends the handshake with `status` (or a bare close). The client's body says only what kind of failure it was:
+   * `detail` may quote backend bytes, so it goes to the TunnelError (events, logs), never onto the wire.
+   */
+  #fail(
+    code: TunnelErrorCode,
+    status: number | undefined,
+    message: string,
+    cause?: unknown,
+    detail?: string,
+  ): void {
     if (this.#settled) return;
     this.#settled = true;
     this.#detach();
     this.#backend.destroy();
     if (status === undefined) this.#p.client.destroy();
     else writeErrorResponse(this.#p.client, status, message);
-    this.#settle({ kind: 'failed', error: new TunnelError(code, status, message, cause) });
+    const described = detail === undefined ? message : `${message}: ${detail}`;
+    this.#settle({ kind: 'failed', error: new TunnelError(code, status, described, cause) });
   }
 
   #destroyBoth(): void {

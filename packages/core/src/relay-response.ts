@@ -45,7 +45,7 @@ export class BodyRelay {
     this.#decoder = framing.kind === 'chunked' ? new ChunkedDecoder() : undefined;
     this.#remaining = framing.kind === 'length' ? framing.length : Number.POSITIVE_INFINITY;
     this.endsAtClose = framing.kind === 'close';
-    client.write(relayedResponseHead(head, framing.kind === 'length' ? framing.length : undefined));
+    client.write(relayedResponseHead(head, framing.kind === 'length' ? framing.length : undefined), 'latin1');
   }
 
   /** Whether the whole body has been relayed. */

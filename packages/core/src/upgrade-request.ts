@@ -11,9 +11,11 @@ export type UpgradeCheck =
   /** Malformed: answer 400 and close. */
   | { readonly kind: 'malformed'; readonly reason: string };
 
-const TOKEN_LIST_SEPARATOR = /\s*,\s*/;
-/** Dot segments, raw or percent-encoded, would let a path escape the target's base path once the backend normalises it. */
-const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+/**
+ * Dot segments, raw or percent-encoded, and with `\\` as a separator (WHATWG URL parsers treat it as `/`), would let
+ * a path escape the target's base path once the backend normalises it.
+ */
+const DOT_SEGMENT = /(?:^|\/|\\|%2f|%5c)(?:\.|%2e){1,2}(?:\/|\\|%2f|%5c|$)/i;
 
 /** Classifies `req` against the target's allowed upgrade tokens (lower-case, or `'*'` for any). */
 export function checkUpgradeRequest(req: IncomingMessage, allowed: readonly string[] | '*'): UpgradeCheck {
@@ -28,6 +30,8 @@ export function checkUpgradeRequest(req: IncomingMessage, allowed: readonly stri
     // A body on an upgrade request would be forwarded ahead of the tunnel and read as tunnel data (RFC 9931).
     return { kind: 'malformed', reason: 'upgrade requests with a body are not tunnelled' };
   }
+  // Node reads a request line broken by CR/LF as HTTP/0.9; it is malformed, not merely "not an upgrade".
+  if (req.httpVersionMajor === 0) return { kind: 'malformed', reason: 'malformed request line' };
   if (req.httpVersionMajor !== 1 || req.httpVersionMinor !== 1) {
     return { kind: 'plain', reason: 'Upgrade is ignored in HTTP/1.0 (RFC 9110 7.8)' };
   }
@@ -36,18 +40,20 @@ export function checkUpgradeRequest(req: IncomingMessage, allowed: readonly stri
   if (!hasToken(headers.connection, 'upgrade')) {
     return { kind: 'plain', reason: 'Connection does not list "upgrade" (RFC 9110 7.8)' };
   }
-  const offered = upgrade.trim().split(TOKEN_LIST_SEPARATOR);
-  if (offered.length !== 1 || offered[0] === '') {
+  // split + trim, not a regex around the comma: a long run of spaces must not cost quadratic time.
+  const offered = upgrade.split(',');
+  const protocol = offered[0]!.trim();
+  if (offered.length !== 1 || protocol === '') {
     return { kind: 'malformed', reason: 'exactly one Upgrade protocol must be offered' };
   }
-  const token = offered[0]!.toLowerCase();
+  const token = protocol.toLowerCase();
   if (allowed !== '*' && !allowed.includes(token)) {
     return { kind: 'plain', reason: `upgrade to "${token}" is not allowed on this route` };
   }
   if (token === 'websocket' && req.method !== 'GET') {
     return { kind: 'plain', reason: 'a WebSocket handshake must be a GET (RFC 6455 4.1)' };
   }
-  return { kind: 'upgrade', token: offered[0]! };
+  return { kind: 'upgrade', token: protocol };
 }
 
 /** Whether a comma-separated header (possibly repeated) lists `token`, case-insensitively. */

@@ -146,7 +146,12 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     if (match === undefined) return false;
     const body = '426 Upgrade Required: this route only tunnels upgrades\n';
     res
-      .writeHead(426, { ...upgradeRequired(match.rule.target), 'Content-Type': 'text/plain; charset=utf-8' })
+      .writeHead(426, {
+        ...upgradeRequired(match.rule.target),
+        Connection: 'Upgrade, close',
+        'Content-Type': 'text/plain; charset=utf-8',
+        'Content-Length': Buffer.byteLength(body),
+      })
       .end(body);
     return true;
   }
