@@ -1,6 +1,6 @@
 /** Why: one Apache-style line per tunnel (client, request, status, bytes each way, duration) is what operators grep. */
 
-import type { TunnelError, TunnelInfo, TunnelStats, Wstunnel } from '@wstunnel/core';
+import type { TunnelInfo, TunnelStats, Wstunnel } from '@wstunnel/core';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
