@@ -127,10 +127,15 @@ describe('close() and drain', () => {
     await closeServer(server);
   });
 
-  test('an open tunnel outlives the server\'s requestTimeout, headersTimeout and keepAliveTimeout', async () => {
+  test("an open tunnel outlives the server's requestTimeout, headersTimeout and keepAliveTimeout", async () => {
     const backend = await startEchoBackend();
     const tunnel = createWstunnel({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    const server = createServer({ requestTimeout: 300, headersTimeout: 200, keepAliveTimeout: 100, connectionsCheckingInterval: 50 });
+    const server = createServer({
+      requestTimeout: 300,
+      headersTimeout: 200,
+      keepAliveTimeout: 100,
+      connectionsCheckingInterval: 50,
+    });
     tunnel.attach(server);
     const port = await listen(server);
     const client = await openClient(`ws://127.0.0.1:${port}/ws/`);
