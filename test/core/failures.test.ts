@@ -2,16 +2,18 @@
 // in a complete HTTP answer or a clean teardown, never a hang, a crash or a leaked socket.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { after, describe, test } from 'node:test';
-import type { TunnelError } from '@wstunnel/core';
+import { createWstunnel, type TunnelError, type TunnelOutcome } from '@wstunnel/core';
 import { WebSocket } from 'ws';
 import { startEchoBackend, startRawBackend, switching } from '../helpers/backends.ts';
 import { closed, openClient, roundTrip, startTestGateway } from '../helpers/gateway.ts';
 import {
   closeServer,
   handshakeRequest,
+  listen,
   rawConnect,
   rawExchange,
   readAll,
@@ -253,6 +255,47 @@ describe('the client leaving or resetting', () => {
     await backendSocketEnded;
     assert.equal(((await failed)[0] as TunnelError).code, 'ERR_WSTUNNEL_CLIENT_GONE');
     assert.equal(gateway.tunnel.size, 0);
+  });
+
+  test('a client that half-closes while a refusal is being relayed still receives all of it', async () => {
+    const finish = Promise.withResolvers<void>();
+    const backend = await startRawBackend((socket) => {
+      socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 12\r\n\r\ndenied');
+      void finish.promise.then(() => socket.end(' fully'));
+    });
+    const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
+    cleanups.push(
+      () => gateway.close(0),
+      () => backend.close(),
+    );
+    const client = await rawConnect(gateway.port);
+    client.write(handshakeRequest('/ws/'));
+    const { head, rest } = await readHead(client);
+    assert.match(head, /^HTTP\/1\.1 403 /);
+    const remaining = readAll(client);
+    client.end();
+    finish.resolve();
+    assert.equal(Buffer.concat([rest, await remaining]).toString(), 'denied fully');
+  });
+
+  test('a socket that is already destroyed when handed over is not tunnelled and nothing is dialled', async () => {
+    const backend = await startRawBackend(() => assert.fail('the backend was dialled'));
+    const tunnel = createWstunnel({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
+    const outcomes: TunnelOutcome[] = [];
+    const server = createHttpServer();
+    server.on('upgrade', (req, socket, head) => {
+      socket.destroy();
+      void tunnel.handleUpgrade(req, socket, head).then((outcome) => outcomes.push(outcome));
+    });
+    const port = await listen(server);
+    const failed = once(tunnel, 'failed');
+    await rawExchange(port, handshakeRequest('/ws/'));
+    assert.equal(((await failed)[0] as TunnelError).code, 'ERR_WSTUNNEL_CLIENT_GONE');
+    assert.equal(tunnel.size, 0);
+    assert.equal(backend.connections, 0);
+    await tunnel.close();
+    await closeServer(server);
+    await backend.close();
   });
 
   test('a client that resets an open tunnel closes the backend side, and the tunnel count returns to 0', async () => {

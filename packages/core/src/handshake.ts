@@ -69,7 +69,7 @@ export class Handshake {
     const { client, target } = params;
     if (params.head.length > 0) this.#hold(params.head);
     client.on('data', this.#onClientData);
-    client.on('end', this.#onClientGone);
+    client.on('end', this.#onClientEnd);
     client.on('error', this.#onClientGone);
     client.on('close', this.#onClientGone);
     const backend = target.secure
@@ -106,6 +106,11 @@ export class Handshake {
   #onClientData = (chunk: Buffer): void => {
     // After a refusal, the client's further bytes are dropped: they must never reach the backend raw.
     if (!this.#settled) this.#hold(chunk);
+  };
+
+  /** A FIN before the answer means the client left; after a refusal it is only waiting for the relayed response. */
+  #onClientEnd = (): void => {
+    if (this.#relay === undefined) this.#onClientGone();
   };
 
   #onClientGone = (): void => {
@@ -248,7 +253,7 @@ export class Handshake {
   #detach(): void {
     const { client } = this.#p;
     client.off('data', this.#onClientData);
-    client.off('end', this.#onClientGone);
+    client.off('end', this.#onClientEnd);
     client.off('close', this.#onClientGone);
     // Keep a no-op error listener: a late client error must never become an uncaught exception.
     client.off('error', this.#onClientGone);

@@ -43,9 +43,10 @@ export function closeAfter(socket: Duplex, data: string | Buffer): void {
   const destroy = (): void => {
     socket.destroy();
   };
+  const linger = setTimeout(destroy, ERROR_RESPONSE_LINGER_MS).unref();
   socket.once('finish', destroy);
   socket.once('error', destroy);
-  setTimeout(destroy, ERROR_RESPONSE_LINGER_MS).unref();
+  socket.once('close', () => clearTimeout(linger));
   socket.end(data);
 }
 

@@ -88,6 +88,13 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
 
   /** Tunnels an upgrade whose rule was already matched (adapters and dispatchers call this). */
   tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, match: RuleMatch): Promise<TunnelOutcome> {
+    if (socket.destroyed || !socket.readable || !socket.writable) {
+      // A socket that already closed would never emit 'close' again: dialling for it would leak the backend side.
+      socket.destroy();
+      return Promise.resolve(
+        this.#failed(new TunnelError('ERR_WSTUNNEL_CLIENT_GONE', undefined, 'the client left'), undefined),
+      );
+    }
     if (this.#closing !== undefined)
       return this.#refuse(socket, 'ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down');
     const target = match.rule.target;
