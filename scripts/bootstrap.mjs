@@ -2,7 +2,7 @@
 // this fetches the pinned pnpm from the npm registry when it is missing, installs, then starts the gateway or tests.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -57,7 +57,9 @@ function findPnpm() {
 
 function run(command, commandArgs) {
   return new Promise((resolve) => {
-    const child = spawn(command, commandArgs, { cwd: root, stdio: 'inherit' });
+    // Children (the packaging test packs with pnpm) find the same pnpm on PATH.
+    const path = command.includes('/') ? `${dirname(command)}${delimiter}${process.env.PATH}` : process.env.PATH;
+    const child = spawn(command, commandArgs, { cwd: root, stdio: 'inherit', env: { ...process.env, PATH: path } });
     const forward = (signal) => child.kill(signal);
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
