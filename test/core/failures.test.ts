@@ -5,10 +5,10 @@ import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
-import { after, describe, test } from 'node:test';
-import { createWstunnel, type TunnelError, type TunnelOutcome } from '@wstunnel/core';
+import { afterEach, describe, test } from 'node:test';
+import { createWstunnel, type TargetOptions, type TunnelError, type TunnelOutcome } from '@wstunnel/core';
 import { WebSocket } from 'ws';
-import { startEchoBackend, startRawBackend, switching } from '../helpers/backends.ts';
+import { type RawScript, startEchoBackend, startRawBackend, switching } from '../helpers/backends.ts';
 import { closed, openClient, roundTrip, startTestGateway } from '../helpers/gateway.ts';
 import {
   closeServer,
@@ -31,12 +31,26 @@ async function deadPort(): Promise<number> {
   return port;
 }
 
-describe('backend failures before the 101', () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  });
+/** Closed after each test, last opened first. */
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
 
+/** A scripted raw backend with the gateway in front of it on /ws/; both are closed after the test. */
+async function rawGateway(script: RawScript, options: TargetOptions = {}) {
+  const backend = await startRawBackend(script);
+  const gateway = await startTestGateway({
+    rules: [{ path: '/ws/', target: `${backend.origin}/`, ...options }],
+  });
+  cleanups.push(
+    () => gateway.close(0),
+    () => backend.close(),
+  );
+  return { backend, gateway };
+}
+
+describe('backend failures before the 101', () => {
   test('backend down: the client gets a 502 naming the refusal, quickly', async () => {
     const gateway = await startTestGateway({
       rules: [{ path: '/ws/', target: `ws://127.0.0.1:${await deadPort()}/` }],
@@ -53,36 +67,19 @@ describe('backend failures before the 101', () => {
   });
 
   test('backend resets the connection on the handshake: 502', async () => {
-    const backend = await startRawBackend((socket) => socket.resetAndDestroy());
-    const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    cleanups.push(
-      () => gateway.close(0),
-      () => backend.close(),
-    );
+    const { backend, gateway } = await rawGateway((socket) => socket.resetAndDestroy());
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
     assert.equal(statusOf(response), 502);
   });
 
   test('backend closes without answering: 502', async () => {
-    const backend = await startRawBackend((socket) => socket.end());
-    const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    cleanups.push(
-      () => gateway.close(0),
-      () => backend.close(),
-    );
+    const { backend, gateway } = await rawGateway((socket) => socket.end());
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
     assert.equal(statusOf(response), 502);
   });
 
   test('backend accepts but never answers: 504 after the handshake timeout', async () => {
-    const backend = await startRawBackend(() => undefined);
-    const gateway = await startTestGateway({
-      rules: [{ path: '/ws/', target: `${backend.origin}/`, timeout: 250 }],
-    });
-    cleanups.push(
-      () => gateway.close(0),
-      () => backend.close(),
-    );
+    const { backend, gateway } = await rawGateway(() => undefined, { timeout: 250 });
     const started = Date.now();
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
     assert.equal(statusOf(response), 504);
@@ -112,17 +109,13 @@ describe('backend failures before the 101', () => {
   test('a slow backend that answers within the timeout still opens the tunnel, with early client bytes held', async () => {
     const headArrived = Promise.withResolvers<void>();
     const answer = Promise.withResolvers<void>();
-    const backend = await startRawBackend((socket) => {
-      headArrived.resolve();
-      void answer.promise.then(() => socket.write(switching()));
-      socket.on('data', (chunk: Buffer) => socket.write(chunk));
-    });
-    const gateway = await startTestGateway({
-      rules: [{ path: '/ws/', target: `${backend.origin}/`, timeout: 5_000 }],
-    });
-    cleanups.push(
-      () => gateway.close(0),
-      () => backend.close(),
+    const { backend, gateway } = await rawGateway(
+      (socket) => {
+        headArrived.resolve();
+        void answer.promise.then(() => socket.write(switching()));
+        socket.on('data', (chunk: Buffer) => socket.write(chunk));
+      },
+      { timeout: 5_000 },
     );
     const client = await rawConnect(gateway.port);
     client.write(`${handshakeRequest('/ws/')}EARLY`);
@@ -143,15 +136,10 @@ describe('backend failures before the 101', () => {
   });
 
   test('backend refuses with 401 and a body: status, headers and body reach the client, then the connection closes', async () => {
-    const backend = await startRawBackend((socket) =>
+    const { backend, gateway } = await rawGateway((socket) =>
       socket.end(
         'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm="x"\r\nContent-Length: 12\r\n\r\nlog in first',
       ),
-    );
-    const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    cleanups.push(
-      () => gateway.close(0),
-      () => backend.close(),
     );
     const refused = once(gateway.tunnel, 'refused');
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
@@ -164,13 +152,8 @@ describe('backend failures before the 101', () => {
   });
 
   test('a ws client sees the backend 401 as an HTTP 401, not an open socket followed by 1011', async () => {
-    const backend = await startRawBackend((socket) =>
+    const { backend, gateway } = await rawGateway((socket) =>
       socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n'),
-    );
-    const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    cleanups.push(
-      () => gateway.close(0),
-      () => backend.close(),
     );
     const client = new WebSocket(gateway.ws('/ws/'));
     client.on('error', () => undefined);
@@ -181,15 +164,10 @@ describe('backend failures before the 101', () => {
 
   for (const status of [404, 418, 426]) {
     test(`backend ${status} with a chunked body is relayed whole, decoded, and the connection closed`, async () => {
-      const backend = await startRawBackend((socket) =>
+      const { backend, gateway } = await rawGateway((socket) =>
         socket.write(
           `HTTP/1.1 ${status} Whatever\r\nTransfer-Encoding: chunked\r\nUpgrade: websocket\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n`,
         ),
-      );
-      const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-      cleanups.push(
-        () => gateway.close(0),
-        () => backend.close(),
       );
       const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
       assert.equal(statusOf(response), status);
@@ -200,13 +178,8 @@ describe('backend failures before the 101', () => {
   }
 
   test('a backend refusal with a close-delimited body is relayed until the backend closes', async () => {
-    const backend = await startRawBackend((socket) =>
+    const { backend, gateway } = await rawGateway((socket) =>
       socket.end('HTTP/1.1 403 Forbidden\r\n\r\nno entry here'),
-    );
-    const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    cleanups.push(
-      () => gateway.close(0),
-      () => backend.close(),
     );
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
     assert.equal(statusOf(response), 403);
@@ -214,13 +187,8 @@ describe('backend failures before the 101', () => {
   });
 
   test('a refusal whose body is cut short by the backend is not completed with made-up bytes', async () => {
-    const backend = await startRawBackend((socket) =>
+    const { backend, gateway } = await rawGateway((socket) =>
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 100\r\n\r\nshort'),
-    );
-    const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    cleanups.push(
-      () => gateway.close(0),
-      () => backend.close(),
     );
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
     assert.equal(statusOf(response), 404);
@@ -229,23 +197,13 @@ describe('backend failures before the 101', () => {
 });
 
 describe('the client leaving or resetting', () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  });
-
   test('a client that leaves while the backend handshake is pending aborts it', async () => {
     let backendSocketEnded!: Promise<unknown>;
     const reached = Promise.withResolvers<void>();
-    const backend = await startRawBackend((socket) => {
+    const { backend, gateway } = await rawGateway((socket) => {
       backendSocketEnded = once(socket, 'end');
       reached.resolve();
     });
-    const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    cleanups.push(
-      () => gateway.close(0),
-      () => backend.close(),
-    );
     const failed = once(gateway.tunnel, 'failed');
     const client = await rawConnect(gateway.port);
     client.write(handshakeRequest('/ws/'));
@@ -259,15 +217,10 @@ describe('the client leaving or resetting', () => {
 
   test('a client that half-closes while a refusal is being relayed still receives all of it', async () => {
     const finish = Promise.withResolvers<void>();
-    const backend = await startRawBackend((socket) => {
+    const { backend, gateway } = await rawGateway((socket) => {
       socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 12\r\n\r\ndenied');
       void finish.promise.then(() => socket.end(' fully'));
     });
-    const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    cleanups.push(
-      () => gateway.close(0),
-      () => backend.close(),
-    );
     const client = await rawConnect(gateway.port);
     client.write(handshakeRequest('/ws/'));
     const { head, rest } = await readHead(client);
@@ -320,15 +273,10 @@ describe('the client leaving or resetting', () => {
   });
 
   test('a backend that resets an open tunnel closes the client abnormally, and the count returns to 0', async () => {
-    const backend = await startRawBackend((socket) => {
+    const { backend, gateway } = await rawGateway((socket) => {
       socket.write(switching());
       socket.once('data', () => socket.resetAndDestroy());
     });
-    const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    cleanups.push(
-      () => gateway.close(0),
-      () => backend.close(),
-    );
     const client = await rawConnect(gateway.port);
     const everything = readAll(client);
     client.write(handshakeRequest('/ws/'));
@@ -361,11 +309,6 @@ describe('the client leaving or resetting', () => {
 });
 
 describe('half-close and idle timeout', () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  });
-
   /** A raw upgraded backend that echoes, and after the client's EOF still sends "BYE-AFTER-EOF" before ending. */
   const lateByeBackend = () =>
     startRawBackend((socket) => {
@@ -434,11 +377,6 @@ describe('half-close and idle timeout', () => {
 });
 
 describe('TLS backends (wss://)', () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  });
-
   const fixture = (name: string) => new URL(`../fixtures/${name}`, import.meta.url);
 
   async function startTlsEcho(requestCert: boolean) {
