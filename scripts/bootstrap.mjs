@@ -58,8 +58,14 @@ function findPnpm() {
 function run(command, commandArgs) {
   return new Promise((resolve) => {
     // Children (the packaging test packs with pnpm) find the same pnpm on PATH.
-    const path = command.includes('/') ? `${dirname(command)}${delimiter}${process.env.PATH}` : process.env.PATH;
-    const child = spawn(command, commandArgs, { cwd: root, stdio: 'inherit', env: { ...process.env, PATH: path } });
+    const path = command.includes('/')
+      ? `${dirname(command)}${delimiter}${process.env.PATH}`
+      : process.env.PATH;
+    const child = spawn(command, commandArgs, {
+      cwd: root,
+      stdio: 'inherit',
+      env: { ...process.env, PATH: path },
+    });
     const forward = (signal) => child.kill(signal);
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
