@@ -67,19 +67,19 @@ describe('backend failures before the 101', () => {
   });
 
   test('backend resets the connection on the handshake: 502', async () => {
-    const { backend, gateway } = await rawGateway((socket) => socket.resetAndDestroy());
+    const { gateway } = await rawGateway((socket) => socket.resetAndDestroy());
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
     assert.equal(statusOf(response), 502);
   });
 
   test('backend closes without answering: 502', async () => {
-    const { backend, gateway } = await rawGateway((socket) => socket.end());
+    const { gateway } = await rawGateway((socket) => socket.end());
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
     assert.equal(statusOf(response), 502);
   });
 
   test('backend accepts but never answers: 504 after the handshake timeout', async () => {
-    const { backend, gateway } = await rawGateway(() => undefined, { timeout: 250 });
+    const { gateway } = await rawGateway(() => undefined, { timeout: 250 });
     const started = Date.now();
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
     assert.equal(statusOf(response), 504);
@@ -136,7 +136,7 @@ describe('backend failures before the 101', () => {
   });
 
   test('backend refuses with 401 and a body: status, headers and body reach the client, then the connection closes', async () => {
-    const { backend, gateway } = await rawGateway((socket) =>
+    const { gateway } = await rawGateway((socket) =>
       socket.end(
         'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm="x"\r\nContent-Length: 12\r\n\r\nlog in first',
       ),
@@ -152,7 +152,7 @@ describe('backend failures before the 101', () => {
   });
 
   test('a ws client sees the backend 401 as an HTTP 401, not an open socket followed by 1011', async () => {
-    const { backend, gateway } = await rawGateway((socket) =>
+    const { gateway } = await rawGateway((socket) =>
       socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n'),
     );
     const client = new WebSocket(gateway.ws('/ws/'));
@@ -164,7 +164,7 @@ describe('backend failures before the 101', () => {
 
   for (const status of [404, 418, 426]) {
     test(`backend ${status} with a chunked body is relayed whole, decoded, and the connection closed`, async () => {
-      const { backend, gateway } = await rawGateway((socket) =>
+      const { gateway } = await rawGateway((socket) =>
         socket.write(
           `HTTP/1.1 ${status} Whatever\r\nTransfer-Encoding: chunked\r\nUpgrade: websocket\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n`,
         ),
@@ -178,7 +178,7 @@ describe('backend failures before the 101', () => {
   }
 
   test('a backend refusal with a close-delimited body is relayed until the backend closes', async () => {
-    const { backend, gateway } = await rawGateway((socket) =>
+    const { gateway } = await rawGateway((socket) =>
       socket.end('HTTP/1.1 403 Forbidden\r\n\r\nno entry here'),
     );
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
@@ -187,7 +187,7 @@ describe('backend failures before the 101', () => {
   });
 
   test('a refusal whose body is cut short by the backend is not completed with made-up bytes', async () => {
-    const { backend, gateway } = await rawGateway((socket) =>
+    const { gateway } = await rawGateway((socket) =>
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 100\r\n\r\nshort'),
     );
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
@@ -200,7 +200,7 @@ describe('the client leaving or resetting', () => {
   test('a client that leaves while the backend handshake is pending aborts it', async () => {
     let backendSocketEnded!: Promise<unknown>;
     const reached = Promise.withResolvers<void>();
-    const { backend, gateway } = await rawGateway((socket) => {
+    const { gateway } = await rawGateway((socket) => {
       backendSocketEnded = once(socket, 'end');
       reached.resolve();
     });
@@ -217,7 +217,7 @@ describe('the client leaving or resetting', () => {
 
   test('a client that half-closes while a refusal is being relayed still receives all of it', async () => {
     const finish = Promise.withResolvers<void>();
-    const { backend, gateway } = await rawGateway((socket) => {
+    const { gateway } = await rawGateway((socket) => {
       socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 12\r\n\r\ndenied');
       void finish.promise.then(() => socket.end(' fully'));
     });
