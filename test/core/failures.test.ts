@@ -12,6 +12,7 @@ import { type RawScript, startEchoBackend, startRawBackend, switching } from '..
 import { closed, openClient, roundTrip, startTestGateway } from '../helpers/gateway.ts';
 import {
   closeServer,
+  deadPort,
   handshakeRequest,
   listen,
   rawConnect,
@@ -20,16 +21,6 @@ import {
   readHead,
   statusOf,
 } from '../helpers/net.ts';
-
-/** A port that was free a moment ago and has nothing listening now. */
-async function deadPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await closeServer(server);
-  return port;
-}
 
 /** Closed after each test, last opened first. */
 const cleanups: (() => Promise<void>)[] = [];

@@ -8,6 +8,7 @@ import { startEchoBackend, startRawBackend } from '../helpers/backends.ts';
 import { closed, openClient, roundTrip, startTestGateway } from '../helpers/gateway.ts';
 import {
   closeServer,
+  deadPort,
   handshakeRequest,
   listen,
   rawConnect,
@@ -146,5 +147,58 @@ describe('close() and drain', () => {
     await tunnel.close();
     await closeServer(server);
     await backend.close();
+  });
+});
+
+describe('observability', () => {
+  test('diagnostics_channel publishes open and close with bytes each way, without any event listener', async () => {
+    const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
+    const backend = await startEchoBackend();
+    const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
+    const seen: { channel: string; message: Record<string, unknown> }[] = [];
+    const listeners = ['wstunnel:open', 'wstunnel:close', 'wstunnel:refused', 'wstunnel:failed'].map(
+      (name) => {
+        const listener = (message: unknown): void => {
+          seen.push({ channel: name, message: message as Record<string, unknown> });
+        };
+        subscribe(name, listener);
+        return [name, listener] as const;
+      },
+    );
+    try {
+      const client = await openClient(gateway.ws('/ws/x'));
+      await roundTrip(client, 'counted bytes');
+      const tunnelClosed = once(gateway.tunnel, 'close');
+      client.close(1000);
+      await tunnelClosed;
+      assert.equal(statusOf(await rawExchange(gateway.port, handshakeRequest('/nowhere'))), 404);
+      const channels = seen.map((entry) => entry.channel);
+      assert.deepEqual(channels.slice(0, 2), ['wstunnel:open', 'wstunnel:close']);
+      const stats = seen[1]!.message['stats'] as {
+        bytesFromClient: number;
+        bytesToClient: number;
+        durationMs: number;
+      };
+      assert.ok(stats.bytesFromClient > 'counted bytes'.length, JSON.stringify(stats));
+      assert.ok(stats.bytesToClient > 'counted bytes'.length, JSON.stringify(stats));
+      assert.equal((seen[0]!.message['info'] as { url: string }).url, '/ws/x');
+    } finally {
+      for (const [name, listener] of listeners) unsubscribe(name, listener);
+      await gateway.close(0);
+      await backend.close();
+    }
+  });
+
+  test('failures with no listener attached never throw (no "error" event)', async () => {
+    const tunnel = createWstunnel({
+      rules: [{ path: '/ws/', target: `ws://127.0.0.1:${await deadPort()}/` }],
+    });
+    assert.equal(tunnel.listenerCount('error'), 0);
+    const server = createServer();
+    tunnel.attach(server);
+    const port = await listen(server);
+    assert.equal(statusOf(await rawExchange(port, handshakeRequest('/ws/'))), 502);
+    await tunnel.close();
+    await closeServer(server);
   });
 });

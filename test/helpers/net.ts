@@ -2,7 +2,7 @@
 
 import { once } from 'node:events';
 import type { Server as HttpServer } from 'node:http';
-import { connect, type Server as NetServer, type Socket } from 'node:net';
+import { connect, createServer, type Server as NetServer, type Socket } from 'node:net';
 
 /** Listens on 127.0.0.1 with a free port and returns the port. */
 export async function listen(server: NetServer | HttpServer): Promise<number> {
@@ -17,6 +17,14 @@ export async function listen(server: NetServer | HttpServer): Promise<number> {
 export async function closeServer(server: NetServer | HttpServer): Promise<void> {
   (server as HttpServer).closeAllConnections?.();
   await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** A loopback port that was free a moment ago and has nothing listening now (connecting to it is refused). */
+export async function deadPort(): Promise<number> {
+  const server = createServer();
+  const port = await listen(server);
+  await closeServer(server);
+  return port;
 }
 
 /** Opens a raw TCP connection to 127.0.0.1:port. */
