@@ -63,6 +63,22 @@ describe('wstunnel command', () => {
     assert.ok(cli.lines.includes('wstunnel: stopped'));
   });
 
+  test('the demo takes a free port when 8080 is in use and no port was asked for', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    const blocked = await new Promise<boolean>((resolve) => {
+      blocker.once('error', () => resolve(false));
+      blocker.listen(8080, '127.0.0.1', () => resolve(true));
+    });
+    const cli = runCli([], { PORT: '' });
+    children.push(cli.child);
+    if (blocked) await cli.waitFor(/port 8080 is in use; the demo takes a free port instead/);
+    await cli.waitFor(/the tunnel works/);
+    cli.child.kill('SIGTERM');
+    assert.equal(await cli.exited, 0);
+    if (blocked) await new Promise((resolve) => blocker.close(resolve));
+  });
+
   test('--pass tunnels to the backend and logs one access line per tunnel', async () => {
     const backend = await startEchoBackend();
     const cli = runCli(['--listen', '127.0.0.1:0', '--pass', `/ws/=${backend.origin}/`]);
@@ -166,6 +182,7 @@ describe('parseCommand', () => {
   test('--help and --version print and no arguments means the demo', () => {
     assert.equal(parseCommand(['--version'], '9.9.9').kind, 'print');
     assert.match((parseCommand(['--help'], '1') as { text: string }).text, /--pass PATH=URL/);
-    assert.deepEqual(parseCommand([], '1'), { kind: 'demo', port: 8080 });
+    assert.deepEqual(parseCommand([], '1'), { kind: 'demo', port: undefined });
+    assert.deepEqual(parseCommand(['--listen', '127.0.0.1:0'], '1'), { kind: 'demo', port: 0 });
   });
 });

@@ -17,7 +17,8 @@ export interface GatewayConfig {
 /** The parsed command line: run with a config, run the embedded demo, or print text and exit. */
 export type Command =
   | { readonly kind: 'run'; readonly config: GatewayConfig }
-  | { readonly kind: 'demo'; readonly port: number }
+  /** `port` is undefined when none was asked for (8080, or any free port when 8080 is taken). */
+  | { readonly kind: 'demo'; readonly port: number | undefined }
   | { readonly kind: 'print'; readonly text: string };
 
 /** A command-line mistake; the CLI prints it with usage and exits 2. */
@@ -85,8 +86,8 @@ export function parseCommand(argv: readonly string[], version: string): Command 
   if (values.version) return { kind: 'print', text: version };
   const [host, port] = listenAddress(values.listen ?? '127.0.0.1:8080');
   if (values.pass === undefined) {
-    if (argv.length === 0 || (argv.length === 2 && values.listen !== undefined))
-      return { kind: 'demo', port };
+    if (argv.length === 0) return { kind: 'demo', port: undefined };
+    if (argv.length === 2 && values.listen !== undefined) return { kind: 'demo', port };
     throw new UsageError('at least one --pass PATH=URL is required');
   }
   const tls = {

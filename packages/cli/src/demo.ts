@@ -26,6 +26,9 @@ export async function startDemo(port: number, print: (line: string) => void): Pr
     port,
     tunnel: { rules: [{ path: '/echo/', target: backendUrl }] },
     log: (line) => print(`  log: ${line}`),
+  }).catch((error: unknown) => {
+    backend.close();
+    throw error;
   });
   const url = `${gateway.url.replace('http', 'ws')}/echo/`;
   print('wstunnel demo: an echo WebSocket backend behind the gateway');

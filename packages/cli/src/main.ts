@@ -10,6 +10,24 @@ const VERSION: string = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
+/** The demo on the port asked for (--listen, then PORT), else on 8080, or on any free port when 8080 is taken. */
+async function startDemoOnFreePort(
+  port: number | undefined,
+  print: (line: string) => void,
+): ReturnType<typeof startDemo> {
+  const fromEnv = process.env['PORT'] ?? '';
+  const chosen = port ?? (fromEnv === '' ? undefined : Number(fromEnv));
+  try {
+    return await startDemo(chosen ?? DEMO_PORT, print);
+  } catch (error) {
+    if (chosen !== undefined || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    print(`port ${DEMO_PORT} is in use; the demo takes a free port instead`);
+    return startDemo(0, print);
+  }
+}
+
+const DEMO_PORT = 8080;
+
 /** Runs the CLI; resolves with the exit code once the gateway has stopped (or at once on bad arguments). */
 export async function main(argv: readonly string[]): Promise<number> {
   let command: ReturnType<typeof parseCommand>;
@@ -26,11 +44,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   const print = (line: string): void => {
     process.stdout.write(`${line}\n`);
   };
+  // Listen before starting anything, so a signal that arrives during start-up drains instead of killing.
+  let onSignal!: (signal: NodeJS.Signals) => void;
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = resolve;
+  });
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   let stop: (drainTimeout: number) => Promise<void>;
   let drainTimeout = 1_000;
   try {
     if (command.kind === 'demo') {
-      const demo = await startDemo(Number(process.env['PORT'] ?? command.port), print);
+      const demo = await startDemoOnFreePort(command.port, print);
       stop = () => demo.close();
     } else {
       const { config } = command;
@@ -48,15 +72,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     const known = error instanceof WstunnelConfigError || error instanceof UsageError;
     process.stderr.write(`wstunnel: ${known ? '' : 'cannot start: '}${(error as Error).message}\n`);
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
     return known ? 2 : 1;
   }
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  const signal = await stopSignal;
   print(`wstunnel: ${signal}, draining (up to ${drainTimeout} ms)`);
   // A second signal while draining means "now".
-  process.once(signal, () => process.exit(1));
+  for (const again of ['SIGINT', 'SIGTERM'] as const) process.once(again, () => process.exit(1));
   await stop(drainTimeout);
   print('wstunnel: stopped');
   return 0;
