@@ -167,7 +167,7 @@ describe('configuration errors are typed and thrown at setup', () => {
   test('valid options resolve with Apache defaults', () => {
     const [rule] = new RuleTable([{ path: '/ws/', target: 'wss://b.example/' }]).rules;
     assert.deepEqual(
-      { ...rule!.target, tls: undefined },
+      { ...rule!.target, tls: undefined, secureContext: undefined },
       {
         url: 'wss://b.example/',
         secure: true,
@@ -187,8 +187,10 @@ describe('configuration errors are typed and thrown at setup', () => {
         halfClose: true,
         max: Number.POSITIVE_INFINITY,
         tls: undefined,
+        secureContext: undefined,
       },
     );
+    assert.ok(rule!.target.secureContext, 'a wss:// target gets its TLS context at configuration time');
   });
 
   test('ANY in the upgrade list means any token; tokens are lower-cased', () => {

@@ -1,5 +1,6 @@
 /** Why: tests need real backends: a `ws` echo server that records handshakes, and raw `net` servers that answer exactly the bytes a test scripts. */
 
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -110,6 +111,13 @@ export const SAMPLE_ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
 /** A correct 101 for a WebSocket handshake, with extra header lines. */
 export function switching(extra = ''): string {
   return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${SAMPLE_ACCEPT}\r\n${extra}\r\n`;
+}
+
+/** A correct 101 answering the Sec-WebSocket-Key of `requestHead` (for real clients, whose keys are random). */
+export function switchingFor(requestHead: string, extra = ''): string {
+  const key = /^sec-websocket-key:\s*(\S+)/im.exec(requestHead)?.[1] ?? '';
+  const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+  return switching(extra).replace(SAMPLE_ACCEPT, accept);
 }
 
 /** Header lines of a raw request head as [lower-case name, value] pairs, in order. */

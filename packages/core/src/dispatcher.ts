@@ -1,12 +1,12 @@
 /**
  * Why: every `'upgrade'` listener on a server sees every upgrade, so owners fight over sockets (ws answers 400
  * for paths it does not own). One dispatcher per server hands each upgrade to exactly one owner; upgrades no
- * owner claims reach the server's other listeners, or get a 404 when there are none.
+ * owner claims reach the server's other listeners, or its request handler when there are none.
  */
 
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { writeErrorResponse } from './http-responses.ts';
+import { serveAsPlainRequest } from './plain-request.ts';
 
 /** Takes over one upgrade: from this call on it owns the socket. */
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -59,11 +59,10 @@ function install(server: DispatchedServer): Dispatcher {
     }
     return originalEmit.apply(this, [event, ...args] as Parameters<Server['emit']>);
   } as Server['emit'];
-  // Node only emits 'upgrade' while a listener exists; this one also answers upgrades nobody else listens for.
+  // Node only emits 'upgrade' while a listener exists; when this is the only one, unclaimed upgrades are served
+  // as the plain HTTP requests they also are.
   const unclaimed = (req: IncomingMessage, socket: Duplex): void => {
-    if (server.listenerCount('upgrade') !== 1) return;
-    if (req.url?.startsWith('/')) writeErrorResponse(socket, 404, 'no route for this upgrade');
-    else writeErrorResponse(socket, 400, 'request-target must be in origin-form');
+    if (server.listenerCount('upgrade') === 1) serveAsPlainRequest(server, req, socket);
   };
   server.emit = emit;
   server.on('upgrade', unclaimed);

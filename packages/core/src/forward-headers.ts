@@ -4,21 +4,11 @@
  */
 
 import type { IncomingMessage } from 'node:http';
+import { connectionNamed, HOP_BY_HOP } from './header-lists.ts';
 import type { Target } from './target.ts';
 
-/** Hop-by-hop headers removed whatever `Connection` says (RFC 9110 7.6.1), plus ones this module sets itself. */
-const ALWAYS_DROPPED = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings',
-  'host',
-  'content-length',
-]);
+/** Besides the hop-by-hop fields: this module sets Host itself, and an upgrade request carries no body. */
+const ALSO_DROPPED: ReadonlySet<string> = new Set(['http2-settings', 'host', 'content-length']);
 const FORWARDED = new Set(['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto']);
 /** Field values must not smuggle a line break or NUL into the backend request (RFC 9110 5.5). */
 const UNSAFE_VALUE = /[\0\r\n]/;
@@ -43,6 +33,7 @@ export function buildBackendRequest(
   const raw = req.rawHeaders;
   const named = connectionNamed(req.headers.connection);
   const clientHost = req.headers.host ?? '';
+  if (UNSAFE_VALUE.test(clientHost)) return undefined;
   let head = `${req.method} ${path} HTTP/1.1\r\nHost: ${target.preserveHost && clientHost !== '' ? clientHost : target.hostHeader}\r\n`;
   let forwardedFor = '';
   let forwardedHost = '';
@@ -51,7 +42,7 @@ export function buildBackendRequest(
     const name = raw[i]!;
     const value = raw[i + 1]!;
     const lower = name.toLowerCase();
-    if (ALWAYS_DROPPED.has(lower) || named?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || ALSO_DROPPED.has(lower) || named.has(lower)) continue;
     if (UNSAFE_VALUE.test(value)) return undefined;
     if (FORWARDED.has(lower) && target.xForwarded) {
       if (!target.trustForwarded) continue;
@@ -68,17 +59,6 @@ export function buildBackendRequest(
     head += `X-Forwarded-Proto: ${join(forwardedProto, client.encrypted ? 'https' : 'http')}\r\n`;
   }
   return `${head}Connection: Upgrade\r\nUpgrade: ${token}\r\n\r\n`;
-}
-
-/** Header names listed in `Connection` (all instances), lower-cased; `undefined` when there are none. */
-export function connectionNamed(value: string | readonly string[] | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined;
-  const names = new Set<string>();
-  for (const item of (typeof value === 'string' ? value : value.join(',')).split(',')) {
-    const name = item.trim().toLowerCase();
-    if (name !== '') names.add(name);
-  }
-  return names;
 }
 
 function join(list: string, value: string): string {

@@ -8,7 +8,6 @@ import { isIP, connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { TunnelError, type TunnelErrorCode } from './errors.ts';
-import type { TunnelInfo } from './events.ts';
 import { closeAfter, writeErrorResponse } from './http-responses.ts';
 import { BodyRelay, bodyFraming } from './relay-response.ts';
 import {
@@ -33,10 +32,9 @@ export interface HandshakeParams {
   readonly requestHead: string;
   readonly target: Target;
   readonly token: string;
-  readonly info: TunnelInfo;
 }
 
-/** How a handshake ended. */
+/** How a handshake was decided. */
 export type HandshakeResult =
   | {
       readonly kind: 'upgraded';
@@ -50,22 +48,31 @@ export type HandshakeResult =
   | { readonly kind: 'refused'; readonly status: number }
   | { readonly kind: 'failed'; readonly error: TunnelError };
 
-/** One pending upgrade: dials the backend, sends the request, and reads the answer. */
+/** Callbacks of a handshake: `decided` once the outcome is known, `done` once it holds no socket any more. */
+export interface HandshakeCallbacks {
+  decided(result: HandshakeResult): void;
+  /** After `decided`; for a refusal, only when its relay has ended. */
+  done(): void;
+}
+
+/** One pending upgrade: dials the backend, sends the request, reads the answer and relays a refusal. */
 export class Handshake {
   readonly #p: HandshakeParams;
-  readonly #settle: (result: HandshakeResult) => void;
+  readonly #on: HandshakeCallbacks;
   readonly #backend: Socket;
   readonly #early: Buffer[] = [];
   #earlyBytes = 0;
   #pending: Buffer | undefined;
   #relay: BodyRelay | undefined;
+  #deadline: NodeJS.Timeout | undefined;
   #connected = false;
-  #settled = false;
+  #decided = false;
+  #done = false;
   #interim = 0;
 
-  constructor(params: HandshakeParams, settle: (result: HandshakeResult) => void) {
+  constructor(params: HandshakeParams, callbacks: HandshakeCallbacks) {
     this.#p = params;
-    this.#settle = settle;
+    this.#on = callbacks;
     const { client, target } = params;
     if (params.head.length > 0) this.#hold(params.head);
     client.on('data', this.#onClientData);
@@ -85,9 +92,10 @@ export class Handshake {
     backend.on('timeout', this.#onTimeout);
   }
 
-  /** Gives up on a pending handshake (shutdown deadline): the client gets 503. */
+  /** Shutdown deadline: a pending handshake is answered 503, a refusal still being relayed is cut. */
   abort(): void {
-    this.#fail('ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down');
+    if (this.#relay !== undefined) this.#cutRelay();
+    else this.#fail('ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down');
   }
 
   #hold(chunk: Buffer): void {
@@ -98,14 +106,17 @@ export class Handshake {
 
   #onConnect = (): void => {
     this.#connected = true;
+    const { timeout } = this.#p.target;
     this.#backend.setNoDelay(true);
-    this.#backend.setTimeout(this.#p.target.timeout);
+    this.#backend.setTimeout(0);
+    // A deadline, not an inactivity timer: a backend dribbling its head byte by byte still gets 504 in time.
+    if (timeout > 0) this.#deadline = setTimeout(this.#onTimeout, timeout);
     this.#backend.write(this.#p.requestHead, 'latin1');
   };
 
   #onClientData = (chunk: Buffer): void => {
     // After a refusal, the client's further bytes are dropped: they must never reach the backend raw.
-    if (!this.#settled) this.#hold(chunk);
+    if (!this.#decided) this.#hold(chunk);
   };
 
   /** A FIN before the answer means the client left; after a refusal it is only waiting for the relayed response. */
@@ -114,15 +125,17 @@ export class Handshake {
   };
 
   #onClientGone = (): void => {
-    if (this.#relay !== undefined) this.#backend.destroy();
+    if (this.#relay !== undefined) this.#cutRelay();
     else this.#fail('ERR_WSTUNNEL_CLIENT_GONE', undefined, 'the client left before the backend answered');
   };
 
   #onBackendData = (chunk: Buffer): void => {
     if (this.#relay !== undefined) return this.#relayBody(chunk);
-    if (this.#settled) return;
+    if (this.#decided) return;
+    const previous = this.#pending?.length ?? 0;
     const buffer = this.#pending === undefined ? chunk : Buffer.concat([this.#pending, chunk]);
-    const end = findHeadEnd(buffer);
+    // Only the new bytes (and the 3 before them) can complete the blank line: no rescanning from byte 0.
+    const end = findHeadEnd(buffer, Math.max(0, previous - 3));
     if (end === -1 || end > MAX_RESPONSE_HEAD_BYTES) {
       if (end === -1 && buffer.length <= MAX_RESPONSE_HEAD_BYTES) this.#pending = buffer;
       else this.#badResponse('response head too large');
@@ -133,12 +146,11 @@ export class Handshake {
     const rest = buffer.subarray(end);
     if (typeof response === 'string') return this.#badResponse(response);
     if (response.status < 200 && response.status !== 101) {
-      if (++this.#interim > MAX_INTERIM_RESPONSES) {
-        return this.#badResponse('too many interim responses');
-      }
+      if (++this.#interim > MAX_INTERIM_RESPONSES) return this.#badResponse('too many interim responses');
       if (rest.length > 0) this.#onBackendData(rest);
       return;
     }
+    clearTimeout(this.#deadline);
     if (response.status === 101) this.#upgrade(response, rest);
     else this.#refuse(response, rest);
   };
@@ -149,19 +161,21 @@ export class Handshake {
       const got = upgrade.length === 0 ? 'n/a' : JSON.stringify(upgrade.join(', '));
       return this.#badResponse(`101 with unexpected Upgrade: ${got} (expecting ${this.#p.token})`);
     }
-    this.#settled = true;
+    this.#decided = true;
     this.#detach();
-    this.#backend.setTimeout(0);
-    this.#settle({ kind: 'upgraded', backend: this.#backend, response, rest, early: this.#early });
+    this.#on.decided({ kind: 'upgraded', backend: this.#backend, response, rest, early: this.#early });
+    this.#finish();
   }
 
   #refuse(response: ResponseHead, rest: Buffer): void {
     const framing = bodyFraming(response);
     if (typeof framing === 'string') return this.#badResponse(framing);
-    this.#settled = true;
+    this.#decided = true;
     this.#early.length = 0;
+    // The body may trickle; only inactivity ends it from here on (and the drain deadline, through abort()).
+    this.#backend.setTimeout(this.#p.target.timeout);
     this.#relay = new BodyRelay(this.#p.client, response, framing);
-    this.#settle({ kind: 'refused', status: response.status });
+    this.#on.decided({ kind: 'refused', status: response.status });
     this.#relayBody(rest);
   }
 
@@ -173,7 +187,7 @@ export class Handshake {
         this.#p.client.once('drain', () => this.#backend.resume());
       }
     } catch {
-      return this.#destroyBoth();
+      return this.#cutRelay();
     }
     if (relay.complete) this.#endRelay();
   }
@@ -181,17 +195,27 @@ export class Handshake {
   #endRelay(): void {
     this.#backend.destroy();
     closeAfter(this.#p.client, '');
+    this.#finish();
+  }
+
+  /** The relayed body cannot be completed: reset the client so a close-delimited body does not look whole. */
+  #cutRelay(): void {
+    this.#backend.destroy();
+    const client = this.#p.client as Partial<Socket> & Duplex;
+    if (client.resetAndDestroy !== undefined && !client.destroyed) client.resetAndDestroy();
+    else client.destroy();
+    this.#finish();
   }
 
   #onBackendEnd = (): void => {
     if (this.#relay === undefined) return this.#closedEarly();
-    // A close-delimited body ends here; any other framing cut short leaves the client with a truncated response.
-    if (this.#relay.complete || this.#relay.endsAtClose) return this.#endRelay();
-    this.#destroyBoth();
+    // A close-delimited body ends here; any other framing cut short is a truncated response.
+    if (this.#relay.endsAtClose) this.#endRelay();
+    else this.#cutRelay();
   };
 
   #onBackendError = (error: Error): void => {
-    if (this.#relay !== undefined) return this.#destroyBoth();
+    if (this.#relay !== undefined) return this.#cutRelay();
     if (!this.#connected) {
       const code = (error as NodeJS.ErrnoException).code ?? error.message;
       return this.#fail('ERR_WSTUNNEL_CONNECT', 502, `cannot reach the backend (${code})`, error);
@@ -200,7 +224,7 @@ export class Handshake {
   };
 
   #onBackendClose = (): void => {
-    if (this.#relay !== undefined && !this.#relay.complete) this.#destroyBoth();
+    if (this.#relay !== undefined) this.#cutRelay();
     else this.#closedEarly();
   };
 
@@ -218,7 +242,7 @@ export class Handshake {
   }
 
   #onTimeout = (): void => {
-    if (this.#relay !== undefined) return this.#destroyBoth();
+    if (this.#relay !== undefined) return this.#cutRelay();
     if (!this.#connected)
       this.#fail('ERR_WSTUNNEL_CONNECT_TIMEOUT', 504, 'timed out connecting to the backend');
     else this.#fail('ERR_WSTUNNEL_HANDSHAKE_TIMEOUT', 504, 'timed out waiting for the backend to answer');
@@ -235,19 +259,22 @@ export class Handshake {
     cause?: unknown,
     detail?: string,
   ): void {
-    if (this.#settled) return;
-    this.#settled = true;
+    if (this.#decided) return;
+    this.#decided = true;
     this.#detach();
     this.#backend.destroy();
     if (status === undefined) this.#p.client.destroy();
     else writeErrorResponse(this.#p.client, status, message);
     const described = detail === undefined ? message : `${message}: ${detail}`;
-    this.#settle({ kind: 'failed', error: new TunnelError(code, status, described, cause) });
+    this.#on.decided({ kind: 'failed', error: new TunnelError(code, status, described, cause) });
+    this.#finish();
   }
 
-  #destroyBoth(): void {
-    this.#backend.destroy();
-    this.#p.client.destroy();
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    clearTimeout(this.#deadline);
+    this.#on.done();
   }
 
   #detach(): void {
@@ -259,6 +286,7 @@ export class Handshake {
     client.off('error', this.#onClientGone);
     client.on('error', ignore);
     const backend = this.#backend;
+    backend.setTimeout(0);
     backend.off('data', this.#onBackendData);
     backend.off('end', this.#onBackendEnd);
     backend.off('close', this.#onBackendClose);
@@ -271,7 +299,7 @@ export class Handshake {
 function ignore(): void {}
 
 function tlsOptions(target: Target): ConnectionOptions {
-  const { ca, cert, key, servername, rejectUnauthorized } = target.tls;
+  const { servername, rejectUnauthorized } = target.tls;
   // tls.connect honours allowHalfOpen (Node lib/_tls_wrap.js), though @types/node omits it.
   const options: ConnectionOptions & { allowHalfOpen: boolean } = {
     host: target.hostname,
@@ -282,8 +310,6 @@ function tlsOptions(target: Target): ConnectionOptions {
     allowHalfOpen: true,
     rejectUnauthorized: rejectUnauthorized ?? true,
   };
-  if (ca !== undefined) options.ca = ca;
-  if (cert !== undefined) options.cert = cert;
-  if (key !== undefined) options.key = key;
+  if (target.secureContext !== undefined) options.secureContext = target.secureContext;
   return options;
 }

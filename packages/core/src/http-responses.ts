@@ -2,21 +2,11 @@
 
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { connectionNamed } from './forward-headers.ts';
+import { connectionNamed, HOP_BY_HOP } from './header-lists.ts';
 import type { ResponseHead } from './response-head.ts';
 
 /** How long a client may take to read an error response before its socket is destroyed anyway. */
 const ERROR_RESPONSE_LINGER_MS = 5_000;
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'content-length',
-]);
 
 /**
  * Writes `status` with a short plain-text body and `Connection: close`, then closes the socket once it is
@@ -58,7 +48,7 @@ function endToEndFields(head: ResponseHead, keep?: string): string {
   let fields = '';
   for (const [name, value] of head.headers) {
     const lower = name.toLowerCase();
-    if (lower !== keep && (HOP_BY_HOP.has(lower) || named?.has(lower))) continue;
+    if (lower !== keep && (HOP_BY_HOP.has(lower) || lower === 'content-length' || named.has(lower))) continue;
     fields += `${name}: ${value}\r\n`;
   }
   return fields;

@@ -45,7 +45,10 @@ export class BodyRelay {
     this.#decoder = framing.kind === 'chunked' ? new ChunkedDecoder() : undefined;
     this.#remaining = framing.kind === 'length' ? framing.length : Number.POSITIVE_INFINITY;
     this.endsAtClose = framing.kind === 'close';
-    client.write(relayedResponseHead(head, framing.kind === 'length' ? framing.length : undefined), 'latin1');
+    // 204 and 304 have no body and must not advertise one (RFC 9110 8.6).
+    const noBody = head.status === 204 || head.status === 304;
+    const advertised = framing.kind === 'length' && !noBody ? framing.length : undefined;
+    client.write(relayedResponseHead(head, advertised), 'latin1');
   }
 
   /** Whether the whole body has been relayed. */

@@ -17,10 +17,13 @@ const STATUS_LINE = /^HTTP\/1\.[01] ([1-9]\d\d)(?: ([\t\x20-\x7e\x80-\xff]*))?$/
 const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
-/** Index just past the blank line ending a head (CRLF CRLF, or bare LF as RFC 9112 2.2 tolerates), or -1. */
-export function findHeadEnd(buffer: Buffer): number {
-  const crlf = buffer.indexOf('\r\n\r\n', 0, 'latin1');
-  const lf = buffer.indexOf('\n\n', 0, 'latin1');
+/**
+ * Index just past the blank line ending a head (CRLF CRLF, or bare LF as RFC 9112 2.2 tolerates), or -1.
+ * `from` skips bytes already known not to hold it.
+ */
+export function findHeadEnd(buffer: Buffer, from = 0): number {
+  const crlf = buffer.indexOf('\r\n\r\n', from, 'latin1');
+  const lf = buffer.indexOf('\n\n', from, 'latin1');
   if (crlf === -1) return lf === -1 ? -1 : lf + 2;
   return lf !== -1 && lf < crlf ? lf + 2 : crlf + 4;
 }

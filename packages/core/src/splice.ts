@@ -21,6 +21,10 @@ export interface SpliceParams {
   readonly target: Target;
   /** Track frames so `shutdown()` can end with 1001 close frames (WebSocket tunnels with `closeFrames` on). */
   readonly closeFrames: boolean;
+  /** Backend bytes that came with the 101, for the client. */
+  readonly rest: Buffer;
+  /** Client bytes held during the handshake, for the backend. */
+  readonly early: readonly Buffer[];
   readonly startedAt: number;
   readonly clientReadBase: number;
   readonly clientWriteBase: number;
@@ -42,12 +46,16 @@ export class Splice {
     if (params.closeFrames) {
       this.#toBackend = new FrameCursor();
       this.#toClient = new FrameCursor();
+      this.#toClient.advance(params.rest, false);
+      for (const chunk of params.early) this.#toBackend.advance(chunk, false);
       client.on('data', this.#onClientFrames);
       backend.on('data', this.#onBackendFrames);
     } else {
       client.on('data', this.#onClientData);
       backend.on('data', this.#onBackendData);
     }
+    if (params.rest.length > 0) client.write(params.rest);
+    for (const chunk of params.early) backend.write(chunk);
     client.on('drain', this.#resumeBackend);
     backend.on('drain', this.#resumeClient);
     client.on('end', this.#onClientEnd);

@@ -1,5 +1,6 @@
 /** Why: a backend URL and its options are validated once, at configuration time, into the flat shape the hot path reads. */
 
+import { createSecureContext, type SecureContext } from 'node:tls';
 import { configError } from './errors.ts';
 import { DEFAULT_TIMEOUT_MS, type ResolvedTargetOptions, type TargetOptions } from './options.ts';
 
@@ -17,6 +18,8 @@ export interface Target extends ResolvedTargetOptions {
   readonly basePath: string;
   /** Query of the target URL without `?`, or `''`. */
   readonly baseQuery: string;
+  /** TLS context for `wss://`/`https://` targets, built (and its PEM material checked) once, at configuration time. */
+  readonly secureContext: SecureContext | undefined;
 }
 
 const SCHEMES: Record<string, { secure: boolean; port: number; websocket: boolean }> = {
@@ -66,7 +69,7 @@ export function resolveTarget(target: string | URL, options: TargetOptions, wher
     hostname,
     port: url.port === '' ? scheme.port : Number(url.port),
     hostHeader: url.host,
-    basePath: rawPath(text),
+    basePath: hasPath(text) ? url.pathname : '',
     baseQuery: url.search.slice(1),
     upgrade,
     preserveHost: flag(options.preserveHost, false, 'preserveHost', where),
@@ -82,16 +85,35 @@ export function resolveTarget(target: string | URL, options: TargetOptions, wher
     halfClose: flag(options.halfClose, true, 'halfClose', where),
     max: options.max === undefined ? Number.POSITIVE_INFINITY : count(options.max, 'max', where),
     tls: options.tls ?? {},
+    secureContext: scheme.secure ? secureContext(options, where) : undefined,
   };
 }
 
-/** The path exactly as written in the target string (WHATWG URL would add a `/` to an empty path). */
-function rawPath(text: string): string {
-  const afterScheme = text.indexOf('//') + 2;
-  const pathStart = text.indexOf('/', afterScheme);
-  if (pathStart === -1) return '';
-  const queryStart = text.indexOf('?', pathStart);
-  return queryStart === -1 ? text.slice(pathStart) : text.slice(pathStart, queryStart);
+function secureContext({ tls = {} }: TargetOptions, where: string): SecureContext {
+  const { ca, cert, key } = tls;
+  // Node accepts CA text holding no certificate at all, and every connection would then fail verification.
+  if (ca !== undefined && ![ca].flat().some((pem) => String(pem).includes('-----BEGIN CERTIFICATE-----'))) {
+    configError('ERR_WSTUNNEL_INVALID_OPTION', `${where}: tls.ca holds no PEM certificate`);
+  }
+  try {
+    return createSecureContext({
+      ...(ca === undefined ? {} : { ca }),
+      ...(cert === undefined ? {} : { cert }),
+      ...(key === undefined ? {} : { key }),
+    });
+  } catch (error) {
+    return configError('ERR_WSTUNNEL_INVALID_OPTION', `${where}: tls: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Whether the target names a path. `ws://b` and `ws://b?x` name none, and Apache appends the remainder to them
+ * as is; WHATWG URL would report `/` for both.
+ */
+function hasPath(text: string): boolean {
+  const authority = text.indexOf('//') + 2;
+  const end = text.slice(authority).search(/[/\\?#]/);
+  return end !== -1 && (text[authority + end] === '/' || text[authority + end] === '\\');
 }
 
 function resolveUpgrade(

@@ -1,6 +1,7 @@
 /** Why: decide, before any byte goes to a backend, whether a client request is an upgrade this target may tunnel (RFC 9110 7.8, RFC 6455 4.1). */
 
 import type { IncomingMessage } from 'node:http';
+import { commaList } from './header-lists.ts';
 
 /** The verdict on a client request that reached a tunnelling rule. */
 export type UpgradeCheck =
@@ -37,7 +38,7 @@ export function checkUpgradeRequest(req: IncomingMessage, allowed: readonly stri
   }
   const upgrade = headers.upgrade;
   if (upgrade === undefined) return { kind: 'plain', reason: 'no Upgrade header' };
-  if (!hasToken(headers.connection, 'upgrade')) {
+  if (!commaList(headers.connection).includes('upgrade')) {
     return { kind: 'plain', reason: 'Connection does not list "upgrade" (RFC 9110 7.8)' };
   }
   // split + trim, not a regex around the comma: a long run of spaces must not cost quadratic time.
@@ -56,10 +57,18 @@ export function checkUpgradeRequest(req: IncomingMessage, allowed: readonly stri
   return { kind: 'upgrade', token: protocol };
 }
 
-/** Whether a comma-separated header (possibly repeated) lists `token`, case-insensitively. */
-export function hasToken(value: string | readonly string[] | undefined, token: string): boolean {
-  if (value === undefined) return false;
-  const joined = typeof value === 'string' ? value : value.join(',');
-  for (const item of joined.split(',')) if (item.trim().toLowerCase() === token) return true;
-  return false;
+/** Bytes allowed in a request-target on the wire (RFC 9112 3.2: no space, CTL or non-ASCII). */
+const REQUEST_TARGET = /^\/[\x21-\x7e]*$/;
+
+/**
+ * Checks the origin-form target about to be written on the backend's request line. It may come from an adapter
+ * (a mount-relative path), so it is checked itself: a space or CR/LF would split the request (CVE-2023-25690), a
+ * dot segment would leave the target's base path. Returns the reason it is unsafe, or `undefined`.
+ */
+export function unsafeBackendPath(path: string): string | undefined {
+  if (!REQUEST_TARGET.test(path)) return 'the request-target holds characters that cannot be forwarded';
+  const queryAt = path.indexOf('?');
+  if (DOT_SEGMENT.test(queryAt === -1 ? path : path.slice(0, queryAt)))
+    return 'dot segments are not allowed in the path';
+  return undefined;
 }

@@ -20,7 +20,7 @@ import type { WstunnelOptions } from './options.ts';
 import { type RuleMatch, RuleTable } from './rules.ts';
 import { Splice } from './splice.ts';
 import type { Target } from './target.ts';
-import { checkUpgradeRequest } from './upgrade-request.ts';
+import { checkUpgradeRequest, unsafeBackendPath } from './upgrade-request.ts';
 
 /** Default grace period of {@link Wstunnel.close} before open tunnels are ended. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
@@ -54,7 +54,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     this.#closeFrames = closeFrames ?? false;
   }
 
-  /** Handshakes waiting for a backend answer plus open tunnels; back to 0 when everything is closed. */
+  /** Handshakes in progress (including refusals still being relayed) plus open tunnels; 0 when all is closed. */
   get size(): number {
     return this.#handshakes.size + this.#tunnels.size;
   }
@@ -71,8 +71,9 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
 
   /**
    * Routes one upgrade (what a node:http `'upgrade'` listener receives) by the rule table and tunnels it.
-   * From this call on the socket belongs to wstunnel. `path` is the request-target to route (default `req.url`).
-   * Never rejects: failures are answered on the socket and reported in the outcome.
+   * From this call on the socket belongs to wstunnel. `path` is the request-target to route and forward
+   * (default `req.url`; adapters pass a mount-relative path). Never rejects: failures are answered on the socket
+   * and reported in the outcome.
    */
   handleUpgrade(
     req: IncomingMessage,
@@ -82,12 +83,28 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
   ): Promise<TunnelOutcome> {
     const match = this.rules.match(path);
     if (match === undefined)
-      return this.#refuse(socket, 'ERR_WSTUNNEL_NO_ROUTE', 404, 'no route for this upgrade');
+      return this.#refuse(req, socket, 'ERR_WSTUNNEL_NO_ROUTE', 404, 'no route for this upgrade');
     return this.tunnel(req, socket, head, match);
   }
 
   /** Tunnels an upgrade whose rule was already matched (adapters and dispatchers call this). */
   tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, match: RuleMatch): Promise<TunnelOutcome> {
+    const previous = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (previous?.writableFinished === false) {
+      // Node emits a pipelined upgrade while the response to an earlier request on the connection is still being
+      // written; responses go out in request order (RFC 9112 9.3.2), so the upgrade waits for it.
+      return new Promise((resolve) => {
+        const go = (): void => {
+          previous.off('finish', go).off('close', go);
+          resolve(this.#tunnel(req, socket, head, match));
+        };
+        previous.once('finish', go).once('close', go);
+      });
+    }
+    return this.#tunnel(req, socket, head, match);
+  }
+
+  #tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, match: RuleMatch): Promise<TunnelOutcome> {
     if (socket.destroyed || !socket.readable || !socket.writable) {
       // A socket that already closed would never emit 'close' again: dialling for it would leak the backend side.
       socket.destroy();
@@ -96,51 +113,58 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
       );
     }
     if (this.#closing !== undefined)
-      return this.#refuse(socket, 'ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down');
+      return this.#refuse(req, socket, 'ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down');
     const target = match.rule.target;
     const check = checkUpgradeRequest(req, target.upgrade);
     if (check.kind === 'malformed')
-      return this.#refuse(socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, check.reason);
+      return this.#refuse(req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, check.reason);
     if (check.kind === 'plain') {
-      return this.#refuse(
-        socket,
-        'ERR_WSTUNNEL_UPGRADE_REQUIRED',
-        426,
-        check.reason,
-        upgradeRequired(target),
-      );
+      const headers = upgradeRequired(target);
+      return this.#refuse(req, socket, 'ERR_WSTUNNEL_UPGRADE_REQUIRED', 426, check.reason, headers);
     }
+    const unsafe = unsafeBackendPath(match.backendPath);
+    if (unsafe !== undefined) return this.#refuse(req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, unsafe);
     const active = this.#perTarget.get(target) ?? 0;
     if (active >= target.max)
-      return this.#refuse(socket, 'ERR_WSTUNNEL_OVERLOADED', 503, 'too many tunnels to this backend');
-    const remoteAddress = req.socket.remoteAddress ?? '';
-    const info: TunnelInfo = {
-      id: ++lastTunnelId,
-      method: req.method ?? 'GET',
-      url: req.url ?? '',
-      remoteAddress,
-      backend: `${target.url.slice(0, target.url.indexOf(':'))}://${target.hostHeader}${match.backendPath}`,
-      protocol: check.token,
-      startedAt: Date.now(),
-    };
+      return this.#refuse(req, socket, 'ERR_WSTUNNEL_OVERLOADED', 503, 'too many tunnels to this backend');
+    const info = requestInfo(
+      req,
+      `${target.url.slice(0, target.url.indexOf(':'))}://${target.hostHeader}${match.backendPath}`,
+      check.token,
+    );
     const encrypted = (req.socket as Partial<{ encrypted: boolean }>).encrypted === true;
     const requestHead = buildBackendRequest(req, match.backendPath, target, check.token, {
-      remoteAddress,
+      remoteAddress: info.remoteAddress,
       encrypted,
     });
     if (requestHead === undefined)
-      return this.#refuse(socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, 'invalid header value');
+      return this.#refuse(req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, 'invalid header value');
     const clientReadBase = ((socket as Partial<Socket>).bytesRead ?? 0) - head.length;
     this.#perTarget.set(target, active + 1);
     return new Promise((resolve) => {
-      const handshake = new Handshake(
-        { client: socket, head, requestHead, target, token: check.token, info },
-        (result) => {
-          this.#handshakes.delete(handshake);
-          resolve(this.#settled(result, socket, target, info, clientReadBase));
+      let handshake: Handshake | undefined;
+      const callbacks = {
+        decided: (result: HandshakeResult) =>
+          resolve(this.#decided(result, socket, target, info, clientReadBase)),
+        done: () => {
+          if (handshake !== undefined) this.#handshakes.delete(handshake);
+          this.#release(target);
         },
-      );
-      this.#handshakes.add(handshake);
+      };
+      try {
+        handshake = new Handshake(
+          { client: socket, head, requestHead, target, token: check.token },
+          callbacks,
+        );
+        this.#handshakes.add(handshake);
+      } catch (error) {
+        // Dialling threw synchronously (an option Node rejects only at connect time): answer, never crash.
+        this.#release(target);
+        writeErrorResponse(socket, 502, 'cannot reach the backend');
+        resolve(
+          this.#failed(new TunnelError('ERR_WSTUNNEL_CONNECT', 502, 'cannot reach the backend', error), info),
+        );
+      }
     });
   }
 
@@ -165,8 +189,8 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
 
   /**
    * Takes the upgrades of `server` that match a rule, through the server's shared dispatcher. Upgrades no rule
-   * matches are left to the server's other `'upgrade'` listeners, or answered 404 when there are none.
-   * Returns a function that detaches; {@link Wstunnel.close} detaches too.
+   * matches are left to the server's other `'upgrade'` listeners, or served as plain HTTP requests when there are
+   * none. Returns a function that detaches; {@link Wstunnel.close} detaches too.
    */
   attach(server: Server): () => void {
     const detach = attachUpgradeOwner(server, { route: (req) => this.#route(req) });
@@ -179,7 +203,8 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
 
   /**
    * Drains: new upgrades get 503; open tunnels get `timeout` ms to finish, then are ended (with 1001 close
-   * frames when `closeFrames` is on) and pending handshakes are aborted. Resolves when everything is closed.
+   * frames when `closeFrames` is on), pending handshakes are answered 503 and refusals still being relayed are cut.
+   * Resolves when everything is closed.
    */
   close(options: CloseOptions = {}): Promise<void> {
     this.#closing ??= this.#drain(options.timeout ?? DEFAULT_DRAIN_TIMEOUT_MS);
@@ -213,39 +238,36 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     return (request, socket, head) => void this.tunnel(request, socket, head, match);
   }
 
-  #settled(
+  #decided(
     result: HandshakeResult,
     socket: Duplex,
     target: Target,
     info: TunnelInfo,
     readBase: number,
   ): TunnelOutcome {
-    if (result.kind !== 'upgraded') {
-      this.#release(target);
-      if (result.kind === 'failed') return this.#failed(result.error, info);
+    if (result.kind === 'failed') return this.#failed(result.error, info);
+    if (result.kind === 'refused') {
       this.emit('refused', info, result.status);
       if (channels.refused.hasSubscribers) channels.refused.publish({ info, status: result.status });
       return { kind: 'refused', info, status: result.status };
     }
-    const { backend, response, rest, early } = result;
-    socket.cork();
-    socket.write(switchingProtocolsHead(response, info.protocol), 'latin1');
-    const writeBase = (socket as Partial<Socket>).bytesWritten ?? 0;
-    if (rest.length > 0) socket.write(rest);
-    socket.uncork();
-    for (const chunk of early) backend.write(chunk);
+    socket.write(switchingProtocolsHead(result.response, info.protocol), 'latin1');
     let reportClosed!: (stats: TunnelStats) => void;
     const closed = new Promise<TunnelStats>((resolve) => {
       reportClosed = resolve;
     });
+    // The handshake's `done` releases its slot right after this returns; the tunnel takes one of its own.
+    this.#perTarget.set(target, (this.#perTarget.get(target) ?? 0) + 1);
     const tunnel = new Splice({
       client: socket,
-      backend,
+      backend: result.backend,
       target,
       closeFrames: this.#closeFrames && info.protocol.toLowerCase() === 'websocket',
+      rest: result.rest,
+      early: result.early,
       startedAt: info.startedAt,
       clientReadBase: readBase,
-      clientWriteBase: writeBase,
+      clientWriteBase: (socket as Partial<Socket>).bytesWritten ?? 0,
       onClosed: (stats) => {
         this.#tunnels.delete(tunnel);
         this.#release(target);
@@ -266,6 +288,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
   }
 
   #refuse(
+    req: IncomingMessage,
     socket: Duplex,
     code: TunnelErrorCode,
     status: number,
@@ -273,7 +296,9 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     headers?: Record<string, string>,
   ): Promise<TunnelOutcome> {
     writeErrorResponse(socket, status, message, headers);
-    return Promise.resolve(this.#failed(new TunnelError(code, status, message), undefined));
+    return Promise.resolve(
+      this.#failed(new TunnelError(code, status, message), requestInfo(req, '-', req.headers.upgrade ?? '-')),
+    );
   }
 
   #failed(error: TunnelError, info: TunnelInfo | undefined): TunnelOutcome {
@@ -281,6 +306,18 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     if (channels.failed.hasSubscribers) channels.failed.publish({ error, info });
     return { kind: 'failed', error };
   }
+}
+
+function requestInfo(req: IncomingMessage, backend: string, protocol: string): TunnelInfo {
+  return {
+    id: ++lastTunnelId,
+    method: req.method ?? 'GET',
+    url: req.url ?? '',
+    remoteAddress: req.socket.remoteAddress ?? '',
+    backend,
+    protocol,
+    startedAt: Date.now(),
+  };
 }
 
 /** Headers of a 426 (RFC 9110 15.5.22): the protocols this target would upgrade to. */

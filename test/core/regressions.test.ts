@@ -1,0 +1,221 @@
+// Why: each bug found in review gets a test named after its symptom, so it cannot come back unnoticed.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import { afterEach, describe, test } from 'node:test';
+import { createWstunnel, type TargetOptions, type TunnelError, WstunnelConfigError } from '@wstunnel/core';
+import { WebSocket } from 'ws';
+import { type RawScript, startRawBackend, switching, switchingFor } from '../helpers/backends.ts';
+import { closed, startTestGateway } from '../helpers/gateway.ts';
+import {
+  closeServer,
+  handshakeRequest,
+  listen,
+  rawConnect,
+  rawExchange,
+  readAll,
+  readHead,
+  statusOf,
+} from '../helpers/net.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function rawGateway(script: RawScript, options: TargetOptions & { closeFrames?: boolean } = {}) {
+  const { closeFrames, ...target } = options;
+  const backend = await startRawBackend(script);
+  const gateway = await startTestGateway({
+    rules: [{ path: '/ws/', target: `${backend.origin}/`, ...target }],
+    ...(closeFrames === undefined ? {} : { closeFrames }),
+  });
+  cleanups.push(
+    () => gateway.close(0),
+    () => backend.close(),
+  );
+  return { backend, gateway };
+}
+
+describe('regressions found in review', () => {
+  test('invalid TLS material is a configuration error, not a crash on the first upgrade', () => {
+    for (const tls of [{ cert: Buffer.from('not a pem') }, { key: 'nope' }, { ca: 'not a certificate' }]) {
+      assert.throws(
+        () => createWstunnel({ rules: [{ path: '/wss/', target: 'wss://b.example/', tls }] }),
+        (error: unknown) =>
+          error instanceof WstunnelConfigError && error.code === 'ERR_WSTUNNEL_INVALID_OPTION',
+      );
+    }
+  });
+
+  test('a decoded path handed to handleUpgrade cannot split the backend request (CVE-2023-25690 class)', async () => {
+    const { backend } = await rawGateway(() => undefined);
+    const tunnel = createWstunnel({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
+    const server = createServer();
+    server.on(
+      'upgrade',
+      (req, socket, head) => void tunnel.handleUpgrade(req, socket, head, decodeURIComponent(req.url ?? '')),
+    );
+    const port = await listen(server);
+    cleanups.push(
+      () => tunnel.close(),
+      () => closeServer(server),
+    );
+    for (const path of [
+      '/ws/x%20HTTP/1.1%0d%0aHost:%20a%0d%0a%0d%0aGET%20/admin',
+      '/ws/%2e%2e/admin',
+      '/ws/%C3%A9',
+    ]) {
+      const failed = once(tunnel, 'failed');
+      assert.equal(statusOf(await rawExchange(port, handshakeRequest(path))), 400, path);
+      assert.equal(((await failed)[0] as TunnelError).code, 'ERR_WSTUNNEL_BAD_REQUEST');
+    }
+    assert.equal(backend.connections, 0, 'the backend was dialled');
+  });
+
+  test('a refusal still being relayed counts toward size and max, and close() cuts it at the deadline', async () => {
+    const { backend, gateway } = await rawGateway(
+      (socket) => socket.write('HTTP/1.1 401 Unauthorized\r\nContent-Length: 100\r\n\r\nslow'),
+      {
+        max: 1,
+      },
+    );
+    const first = await rawConnect(gateway.port);
+    const firstAll = readAll(first);
+    first.write(handshakeRequest('/ws/'));
+    await readHead(first);
+    assert.equal(gateway.tunnel.size, 1, 'the relay is not tracked');
+    assert.equal(
+      statusOf(await rawExchange(gateway.port, handshakeRequest('/ws/'))),
+      503,
+      'max ignored the relay',
+    );
+    assert.equal(backend.connections, 1);
+    await gateway.tunnel.close({ timeout: 50 });
+    assert.equal(gateway.tunnel.size, 0);
+    await firstAll;
+  });
+
+  test('with closeFrames, backend bytes that came with the 101 do not make the close frame land inside a frame', async () => {
+    const frame = Buffer.concat([Buffer.from([0x82, 126, 0, 200]), Buffer.alloc(200, 0x61)]);
+    let sendRest!: () => void;
+    const { gateway } = await rawGateway(
+      (socket, head) => {
+        socket.write(Buffer.concat([Buffer.from(switchingFor(head)), frame.subarray(0, 54)]));
+        sendRest = () => socket.write(frame.subarray(54));
+        socket.on('data', () => undefined);
+      },
+      { closeFrames: true },
+    );
+    const client = new WebSocket(gateway.ws('/ws/'));
+    const messages: Buffer[] = [];
+    client.on('message', (data: Buffer) => messages.push(data));
+    await once(gateway.tunnel, 'open');
+    const ended = closed(client);
+    const closing = gateway.tunnel.close({ timeout: 0 });
+    sendRest();
+    assert.equal((await ended).code, 1001);
+    assert.equal(messages.length, 1);
+    assert.equal(messages[0]!.length, 200);
+    await closing;
+  });
+
+  test('an ordinary request offering Upgrade: h2c still reaches the app once a tunnel is attached', async () => {
+    const server = createServer((req, res) => {
+      if (!tunnel.handleRequest(req, res)) res.end(`app page for ${req.url}`);
+    });
+    const tunnel = createWstunnel({ rules: [{ path: '/ws/', target: 'ws://127.0.0.1:9/' }] });
+    tunnel.attach(server);
+    const port = await listen(server);
+    cleanups.push(
+      () => tunnel.close(),
+      () => closeServer(server),
+    );
+    const response = await rawExchange(
+      port,
+      'GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n',
+    );
+    assert.equal(statusOf(response), 200);
+    assert.match(response, /app page for \/index\.html$/);
+    assert.match(response, /Connection: close/i);
+  });
+
+  test('a pipelined upgrade does not get its 101 ahead of the response to the request before it', async () => {
+    const backend = await startRawBackend((socket) => socket.write(`${switching()}TUNNEL`));
+    const tunnel = createWstunnel({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
+    const server = createServer((_req, res) => {
+      setTimeout(() => res.end('SLOW-RESPONSE'), 50);
+    });
+    tunnel.attach(server);
+    const port = await listen(server);
+    cleanups.push(
+      () => tunnel.close({ timeout: 0 }),
+      () => closeServer(server),
+      () => backend.close(),
+    );
+    const client = await rawConnect(port);
+    const all = readAll(client);
+    client.write(`GET /slow HTTP/1.1\r\nHost: x\r\n\r\n${handshakeRequest('/ws/')}`);
+    await once(tunnel, 'open');
+    const [text] = await Promise.all([all.then((b) => b.toString('latin1')), tunnel.close({ timeout: 0 })]);
+    const slowAt = text.indexOf('SLOW-RESPONSE');
+    const switchAt = text.indexOf('HTTP/1.1 101');
+    assert.ok(slowAt !== -1 && switchAt !== -1, text);
+    assert.ok(slowAt < switchAt, `the 101 overtook the earlier response: ${JSON.stringify(text)}`);
+    assert.ok(text.endsWith('TUNNEL'));
+  });
+
+  test('a Host header with a NUL (lenient parser) is refused, not forwarded', async () => {
+    const backend = await startRawBackend(() => undefined);
+    const tunnel = createWstunnel({
+      rules: [{ path: '/ws/', target: `${backend.origin}/`, preserveHost: true }],
+    });
+    const server = createServer({ insecureHTTPParser: true });
+    tunnel.attach(server);
+    const port = await listen(server);
+    cleanups.push(
+      () => tunnel.close(),
+      () => closeServer(server),
+      () => backend.close(),
+    );
+    const response = await rawExchange(port, handshakeRequest('/ws/', { Host: 'a\0b' }));
+    assert.equal(statusOf(response), 400);
+    assert.equal(backend.connections, 0);
+  });
+
+  test('a chunked refusal cut short by the backend resets the client instead of ending cleanly', async () => {
+    const { gateway } = await rawGateway((socket) =>
+      socket.end('HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nonly part'),
+    );
+    const client = await rawConnect(gateway.port);
+    const errored = once(client, 'error').then(([error]) => (error as NodeJS.ErrnoException).code);
+    client.write(handshakeRequest('/ws/'));
+    assert.equal(await errored, 'ECONNRESET');
+  });
+
+  test('a backend dribbling its answer byte by byte still gets 504 at the timeout (a deadline, not inactivity)', async () => {
+    const { gateway } = await rawGateway(
+      (socket) => {
+        const answer = 'HTTP/1.1 101 Switching Protocols\r\nX-Padding: ' + 'x'.repeat(200);
+        let i = 0;
+        const tick = setInterval(() => {
+          if (socket.destroyed || i >= answer.length) return clearInterval(tick);
+          socket.write(answer[i++]!);
+        }, 20);
+      },
+      { timeout: 300 },
+    );
+    const started = Date.now();
+    assert.equal(statusOf(await rawExchange(gateway.port, handshakeRequest('/ws/'))), 504);
+    assert.ok(Date.now() - started < 2_000, 'the handshake outlived its timeout');
+  });
+
+  test('a relayed 204 does not advertise a Content-Length (RFC 9110 8.6)', async () => {
+    const { gateway } = await rawGateway((socket) =>
+      socket.end('HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n'),
+    );
+    const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
+    assert.equal(statusOf(response), 204);
+    assert.doesNotMatch(response, /Content-Length/i);
+  });
+});
