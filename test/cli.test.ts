@@ -179,10 +179,25 @@ describe('parseCommand', () => {
     }
   });
 
+  test('a bad number names the flag it came from', () => {
+    assert.throws(
+      () => parseCommand(['--pass', '/a/=ws://x/', '--drain-timeout', 'soon'], '1'),
+      /--drain-timeout soon/,
+    );
+    assert.throws(
+      () => parseCommand(['--pass', '/a/=ws://x/', '--idle-timeout', '1.5'], '1'),
+      /--idle-timeout 1\.5/,
+    );
+  });
+
   test('--help and --version print and no arguments means the demo', () => {
     assert.equal(parseCommand(['--version'], '9.9.9').kind, 'print');
     assert.match((parseCommand(['--help'], '1') as { text: string }).text, /--pass PATH=URL/);
-    assert.deepEqual(parseCommand([], '1'), { kind: 'demo', port: undefined });
-    assert.deepEqual(parseCommand(['--listen', '127.0.0.1:0'], '1'), { kind: 'demo', port: 0 });
+    assert.deepEqual(parseCommand([], '1'), { kind: 'demo', host: '127.0.0.1', port: undefined });
+    assert.deepEqual(parseCommand(['--listen', '127.0.0.2:0'], '1'), {
+      kind: 'demo',
+      host: '127.0.0.2',
+      port: 0,
+    });
   });
 });

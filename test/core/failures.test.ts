@@ -264,7 +264,7 @@ describe('the client leaving or resetting', () => {
   });
 
   test('a backend that resets an open tunnel closes the client abnormally, and the count returns to 0', async () => {
-    const { backend, gateway } = await rawGateway((socket) => {
+    const { gateway } = await rawGateway((socket) => {
       socket.write(switching());
       socket.once('data', () => socket.resetAndDestroy());
     });

@@ -18,7 +18,7 @@ export interface GatewayConfig {
 export type Command =
   | { readonly kind: 'run'; readonly config: GatewayConfig }
   /** `port` is undefined when none was asked for (8080, or any free port when 8080 is taken). */
-  | { readonly kind: 'demo'; readonly port: number | undefined }
+  | { readonly kind: 'demo'; readonly host: string; readonly port: number | undefined }
   | { readonly kind: 'print'; readonly text: string };
 
 /** A command-line mistake; the CLI prints it with usage and exits 2. */
@@ -86,8 +86,8 @@ export function parseCommand(argv: readonly string[], version: string): Command 
   if (values.version) return { kind: 'print', text: version };
   const [host, port] = listenAddress(values.listen ?? '127.0.0.1:8080');
   if (values.pass === undefined) {
-    if (argv.length === 0) return { kind: 'demo', port: undefined };
-    if (argv.length === 2 && values.listen !== undefined) return { kind: 'demo', port };
+    if (argv.length === 0) return { kind: 'demo', host, port: undefined };
+    if (argv.length === 2 && values.listen !== undefined) return { kind: 'demo', host, port };
     throw new UsageError('at least one --pass PATH=URL is required');
   }
   const tls = {
@@ -99,11 +99,11 @@ export function parseCommand(argv: readonly string[], version: string): Command 
   const tunnel: WstunnelOptions = {
     rules: values.pass.map(passRule),
     ...(values.upgrade === undefined ? {} : { upgrade: values.upgrade.split(',').map((t) => t.trim()) }),
-    ...optionalNumber('timeout', values.timeout),
-    ...optionalNumber('connectTimeout', values['connect-timeout']),
-    ...optionalNumber('idleTimeout', values['idle-timeout']),
-    ...optionalNumber('max', values.max),
-    ...optionalNumber('keepAlive', values.keepalive),
+    ...optionalNumber('timeout', '--timeout', values.timeout),
+    ...optionalNumber('connectTimeout', '--connect-timeout', values['connect-timeout']),
+    ...optionalNumber('idleTimeout', '--idle-timeout', values['idle-timeout']),
+    ...optionalNumber('max', '--max', values.max),
+    ...optionalNumber('keepAlive', '--keepalive', values.keepalive),
     ...(values['preserve-host'] === undefined ? {} : { preserveHost: values['preserve-host'] }),
     ...(values['x-forwarded'] === undefined ? {} : { xForwarded: values['x-forwarded'] }),
     ...(values['trust-forwarded'] === undefined ? {} : { trustForwarded: values['trust-forwarded'] }),
@@ -111,7 +111,7 @@ export function parseCommand(argv: readonly string[], version: string): Command 
     ...(values['close-frames'] === undefined ? {} : { closeFrames: values['close-frames'] }),
     ...(Object.keys(tls).length === 0 ? {} : { tls }),
   };
-  const drainTimeout = optionalNumber('drain', values['drain-timeout'])['drain'] ?? 5_000;
+  const drainTimeout = optionalNumber('drain', '--drain-timeout', values['drain-timeout'])['drain'] ?? 5_000;
   return { kind: 'run', config: { host, port, tunnel, drainTimeout, quiet: values.quiet ?? false } };
 }
 
@@ -132,11 +132,15 @@ function listenAddress(value: string): [string, number] {
   return [host, port];
 }
 
-function optionalNumber<K extends string>(key: K, value: string | undefined): Partial<Record<K, number>> {
+function optionalNumber<K extends string>(
+  key: K,
+  flag: string,
+  value: string | undefined,
+): Partial<Record<K, number>> {
   if (value === undefined) return {};
   const number = Number(value);
   if (value.trim() === '' || !Number.isInteger(number) || number < 0) {
-    throw new UsageError(`${key}: expected a whole number, got "${value}"`);
+    throw new UsageError(`${flag} ${value}: expected a whole number`);
   }
   return { [key]: number } as Partial<Record<K, number>>;
 }

@@ -15,7 +15,7 @@ export interface Demo {
 }
 
 /** Starts an echo WebSocket backend on loopback and a gateway in front of it, then sends one message through. */
-export async function startDemo(port: number, print: (line: string) => void): Promise<Demo> {
+export async function startDemo(host: string, port: number, print: (line: string) => void): Promise<Demo> {
   const backend = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   backend.on('connection', (socket) =>
     socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary })),
@@ -23,6 +23,7 @@ export async function startDemo(port: number, print: (line: string) => void): Pr
   await once(backend, 'listening');
   const backendUrl = `ws://127.0.0.1:${(backend.address() as AddressInfo).port}/`;
   const gateway = await startGateway({
+    host,
     port,
     tunnel: { rules: [{ path: '/echo/', target: backendUrl }] },
     log: (line) => print(`  log: ${line}`),

@@ -12,17 +12,18 @@ const VERSION: string = (
 
 /** The demo on the port asked for (--listen, then PORT), else on 8080, or on any free port when 8080 is taken. */
 async function startDemoOnFreePort(
+  host: string,
   port: number | undefined,
   print: (line: string) => void,
 ): ReturnType<typeof startDemo> {
   const fromEnv = process.env['PORT'] ?? '';
   const chosen = port ?? (fromEnv === '' ? undefined : Number(fromEnv));
   try {
-    return await startDemo(chosen ?? DEMO_PORT, print);
+    return await startDemo(host, chosen ?? DEMO_PORT, print);
   } catch (error) {
     if (chosen !== undefined || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
     print(`port ${DEMO_PORT} is in use; the demo takes a free port instead`);
-    return startDemo(0, print);
+    return startDemo(host, 0, print);
   }
 }
 
@@ -54,7 +55,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   let drainTimeout = 1_000;
   try {
     if (command.kind === 'demo') {
-      const demo = await startDemoOnFreePort(command.port, print);
+      const demo = await startDemoOnFreePort(command.host, command.port, print);
       stop = () => demo.close();
     } else {
       const { config } = command;
