@@ -38,7 +38,10 @@ export interface TargetOptions {
   readonly trustForwarded?: boolean;
   /** Milliseconds to establish the TCP/TLS connection, then 504 (Apache `connectiontimeout`). Default: `timeout`. */
   readonly connectTimeout?: number;
-  /** Milliseconds to wait for the backend's response head, then 504 (Apache worker `timeout`/`ProxyTimeout`). Default 60 000. */
+  /**
+   * Deadline in milliseconds for the backend's response head, then 504 (Apache worker `timeout`/`ProxyTimeout`); `0`
+   * disables. A refused handshake's body is then relayed until it has been idle this long. Default 60 000.
+   */
   readonly timeout?: number;
   /**
    * Milliseconds with no byte in either direction before an open tunnel is closed; `0` disables.
