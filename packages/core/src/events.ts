@@ -1,6 +1,7 @@
 /** Why: logs and metrics are built from typed events and diagnostics_channel messages, so nothing in the byte path has to know about them. */
 
 import { channel } from 'node:diagnostics_channel';
+import type { IncomingMessage } from 'node:http';
 import type { TunnelError } from './errors.ts';
 
 /** Identity of one handshake/tunnel, shared by every event about it. */
@@ -76,3 +77,18 @@ export const channels: {
   failed: channel('wstunnel:failed'),
   close: channel('wstunnel:close'),
 };
+
+let lastTunnelId = 0;
+
+/** The identity of a new handshake: what the client asked for and where it is being sent. */
+export function requestInfo(req: IncomingMessage, backend: string, protocol: string): TunnelInfo {
+  return {
+    id: ++lastTunnelId,
+    method: req.method ?? 'GET',
+    url: req.url ?? '',
+    remoteAddress: req.socket.remoteAddress ?? '',
+    backend,
+    protocol,
+    startedAt: Date.now(),
+  };
+}

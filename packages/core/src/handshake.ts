@@ -4,9 +4,9 @@
  * is relayed as HTTP or answered 502/504 (mod_proxy_http's upgrade path, httpd 2.4.47+).
  */
 
-import { isIP, connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
+import { dialBackend } from './backend-dial.ts';
 import { TunnelError, type TunnelErrorCode } from './errors.ts';
 import { closeAfter, writeErrorResponse } from './http-responses.ts';
 import { BodyRelay, bodyFraming } from './relay-response.ts';
@@ -79,9 +79,7 @@ export class Handshake {
     client.on('end', this.#onClientEnd);
     client.on('error', this.#onClientGone);
     client.on('close', this.#onClientGone);
-    const backend = target.secure
-      ? tlsConnect(tlsOptions(target))
-      : netConnect({ host: target.hostname, port: target.port, allowHalfOpen: true, noDelay: true });
+    const backend = dialBackend(target);
     this.#backend = backend;
     backend.setTimeout(target.connectTimeout);
     backend.once(target.secure ? 'secureConnect' : 'connect', this.#onConnect);
@@ -297,19 +295,3 @@ export class Handshake {
 }
 
 function ignore(): void {}
-
-function tlsOptions(target: Target): ConnectionOptions {
-  const { servername, rejectUnauthorized } = target.tls;
-  // tls.connect honours allowHalfOpen (Node lib/_tls_wrap.js), though @types/node omits it.
-  const options: ConnectionOptions & { allowHalfOpen: boolean } = {
-    host: target.hostname,
-    port: target.port,
-    // SNI takes a host name only (RFC 6066 3); an IP target sends none.
-    servername: servername ?? (isIP(target.hostname) === 0 ? target.hostname : ''),
-    ALPNProtocols: ['http/1.1'],
-    allowHalfOpen: true,
-    rejectUnauthorized: rejectUnauthorized ?? true,
-  };
-  if (target.secureContext !== undefined) options.secureContext = target.secureContext;
-  return options;
-}

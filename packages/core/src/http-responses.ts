@@ -1,5 +1,6 @@
 /** Why: every answer wstunnel itself writes on a raw socket is a complete HTTP/1.1 response, never a silent close or a hang. */
 
+import type { ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { connectionNamed, HOP_BY_HOP } from './header-lists.ts';
@@ -69,4 +70,22 @@ export function relayedResponseHead(head: ResponseHead, contentLength: number | 
   const fields = endToEndFields(head, head.status === 426 ? 'upgrade' : undefined);
   const length = contentLength === undefined ? '' : `Content-Length: ${contentLength}\r\n`;
   return `HTTP/1.1 ${head.status} ${reason}\r\n${fields}${length}Connection: close\r\n\r\n`;
+}
+
+/** Headers of a 426 (RFC 9110 15.5.22): the protocols a route would upgrade to. */
+export function upgradeRequiredHeaders(upgrade: readonly string[] | '*'): Record<string, string> {
+  return { Upgrade: (upgrade === '*' ? ['websocket'] : upgrade).join(', '), Connection: 'Upgrade' };
+}
+
+/** Answers a plain request on a tunnel-only route: 426 with the Upgrade it needs, then the connection closes. */
+export function writeUpgradeRequired(res: ServerResponse, upgrade: readonly string[] | '*'): void {
+  const body = '426 Upgrade Required: this route only tunnels upgrades\n';
+  res
+    .writeHead(426, {
+      ...upgradeRequiredHeaders(upgrade),
+      Connection: 'Upgrade, close',
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+    })
+    .end(body);
 }

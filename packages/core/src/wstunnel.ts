@@ -8,6 +8,7 @@ import { attachUpgradeOwner, type UpgradeHandler } from './dispatcher.ts';
 import { configError, TunnelError, type TunnelErrorCode } from './errors.ts';
 import {
   channels,
+  requestInfo,
   type TunnelInfo,
   type TunnelOutcome,
   type TunnelStats,
@@ -15,8 +16,14 @@ import {
 } from './events.ts';
 import { buildBackendRequest } from './forward-headers.ts';
 import { Handshake, type HandshakeResult } from './handshake.ts';
-import { switchingProtocolsHead, writeErrorResponse } from './http-responses.ts';
+import {
+  switchingProtocolsHead,
+  upgradeRequiredHeaders,
+  writeErrorResponse,
+  writeUpgradeRequired,
+} from './http-responses.ts';
 import type { WstunnelOptions } from './options.ts';
+import { afterPendingResponse } from './pipelining.ts';
 import { type RuleMatch, RuleTable } from './rules.ts';
 import { Splice } from './splice.ts';
 import type { Target } from './target.ts';
@@ -24,8 +31,6 @@ import { checkUpgradeRequest, unsafeBackendPath } from './upgrade-request.ts';
 
 /** Default grace period of {@link Wstunnel.close} before open tunnels are ended. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
-
-let lastTunnelId = 0;
 
 /** Options of {@link Wstunnel.close}. */
 export interface CloseOptions {
@@ -89,19 +94,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
 
   /** Tunnels an upgrade whose rule was already matched (adapters and dispatchers call this). */
   tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, match: RuleMatch): Promise<TunnelOutcome> {
-    const previous = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (previous?.writableFinished === false) {
-      // Node emits a pipelined upgrade while the response to an earlier request on the connection is still being
-      // written; responses go out in request order (RFC 9112 9.3.2), so the upgrade waits for it.
-      return new Promise((resolve) => {
-        const go = (): void => {
-          previous.off('finish', go).off('close', go);
-          resolve(this.#tunnel(req, socket, head, match));
-        };
-        previous.once('finish', go).once('close', go);
-      });
-    }
-    return this.#tunnel(req, socket, head, match);
+    return afterPendingResponse(socket, () => this.#tunnel(req, socket, head, match));
   }
 
   #tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, match: RuleMatch): Promise<TunnelOutcome> {
@@ -119,7 +112,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     if (check.kind === 'malformed')
       return this.#refuse(req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, check.reason);
     if (check.kind === 'plain') {
-      const headers = upgradeRequired(target);
+      const headers = upgradeRequiredHeaders(target.upgrade);
       return this.#refuse(req, socket, 'ERR_WSTUNNEL_UPGRADE_REQUIRED', 426, check.reason, headers);
     }
     const unsafe = unsafeBackendPath(match.backendPath);
@@ -175,15 +168,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
   handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
     const match = this.rules.match(req.url ?? '');
     if (match === undefined) return false;
-    const body = '426 Upgrade Required: this route only tunnels upgrades\n';
-    res
-      .writeHead(426, {
-        ...upgradeRequired(match.rule.target),
-        Connection: 'Upgrade, close',
-        'Content-Type': 'text/plain; charset=utf-8',
-        'Content-Length': Buffer.byteLength(body),
-      })
-      .end(body);
+    writeUpgradeRequired(res, match.rule.target.upgrade);
     return true;
   }
 
@@ -306,24 +291,6 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     if (channels.failed.hasSubscribers) channels.failed.publish({ error, info });
     return { kind: 'failed', error };
   }
-}
-
-function requestInfo(req: IncomingMessage, backend: string, protocol: string): TunnelInfo {
-  return {
-    id: ++lastTunnelId,
-    method: req.method ?? 'GET',
-    url: req.url ?? '',
-    remoteAddress: req.socket.remoteAddress ?? '',
-    backend,
-    protocol,
-    startedAt: Date.now(),
-  };
-}
-
-/** Headers of a 426 (RFC 9110 15.5.22): the protocols this target would upgrade to. */
-function upgradeRequired(target: Target): Record<string, string> {
-  const tokens = target.upgrade === '*' ? ['websocket'] : target.upgrade;
-  return { Upgrade: tokens.join(', '), Connection: 'Upgrade' };
 }
 
 /** Creates a {@link Wstunnel}; throws {@link WstunnelConfigError} when the options or rules are invalid. */
