@@ -5,10 +5,11 @@ import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
-import { afterEach, describe, test } from 'node:test';
-import { createWstunnel, type TargetOptions, type TunnelError, type TunnelOutcome } from '@wstunnel/core';
+import { describe, test } from 'node:test';
+import { createWstunnel, type TunnelError, type TunnelOutcome } from '@wstunnel/core';
 import { WebSocket } from 'ws';
-import { type RawScript, startEchoBackend, startRawBackend, switching } from '../helpers/backends.ts';
+import { startEchoBackend, startRawBackend, switching } from '../helpers/backends.ts';
+import { cleanupAfterEach, rawGateway } from '../helpers/cleanup.ts';
 import { closed, openClient, roundTrip, startTestGateway } from '../helpers/gateway.ts';
 import {
   closeServer,
@@ -22,31 +23,14 @@ import {
   statusOf,
 } from '../helpers/net.ts';
 
-/** Closed after each test, last opened first. */
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-/** A scripted raw backend with the gateway in front of it on /ws/; both are closed after the test. */
-async function rawGateway(script: RawScript, options: TargetOptions = {}) {
-  const backend = await startRawBackend(script);
-  const gateway = await startTestGateway({
-    rules: [{ path: '/ws/', target: `${backend.origin}/`, ...options }],
-  });
-  cleanups.push(
-    () => gateway.close(0),
-    () => backend.close(),
-  );
-  return { backend, gateway };
-}
+const defer = cleanupAfterEach();
 
 describe('backend failures before the 101', () => {
   test('backend down: the client gets a 502 naming the refusal, quickly', async () => {
     const gateway = await startTestGateway({
       rules: [{ path: '/ws/', target: `ws://127.0.0.1:${await deadPort()}/` }],
     });
-    cleanups.push(() => gateway.close(0));
+    defer(() => gateway.close(0));
     const failed = once(gateway.tunnel, 'failed');
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
     assert.equal(statusOf(response), 502);
@@ -58,19 +42,19 @@ describe('backend failures before the 101', () => {
   });
 
   test('backend resets the connection on the handshake: 502', async () => {
-    const { gateway } = await rawGateway((socket) => socket.resetAndDestroy());
+    const { gateway } = await rawGateway(defer, (socket) => socket.resetAndDestroy());
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
     assert.equal(statusOf(response), 502);
   });
 
   test('backend closes without answering: 502', async () => {
-    const { gateway } = await rawGateway((socket) => socket.end());
+    const { gateway } = await rawGateway(defer, (socket) => socket.end());
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
     assert.equal(statusOf(response), 502);
   });
 
   test('backend accepts but never answers: 504 after the handshake timeout', async () => {
-    const { gateway } = await rawGateway(() => undefined, { timeout: 250 });
+    const { gateway } = await rawGateway(defer, () => undefined, { timeout: 250 });
     const started = Date.now();
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
     assert.equal(statusOf(response), 504);
@@ -87,7 +71,7 @@ describe('backend failures before the 101', () => {
     const gateway = await startTestGateway({
       rules: [{ path: '/ws/', target: `wss://127.0.0.1:${port}/`, connectTimeout: 200, timeout: 10_000 }],
     });
-    cleanups.push(
+    defer(
       () => gateway.close(0),
       () => closeServer(silent),
     );
@@ -101,6 +85,7 @@ describe('backend failures before the 101', () => {
     const headArrived = Promise.withResolvers<void>();
     const answer = Promise.withResolvers<void>();
     const { backend, gateway } = await rawGateway(
+      defer,
       (socket) => {
         headArrived.resolve();
         void answer.promise.then(() => socket.write(switching()));
@@ -127,7 +112,7 @@ describe('backend failures before the 101', () => {
   });
 
   test('backend refuses with 401 and a body: status, headers and body reach the client, then the connection closes', async () => {
-    const { gateway } = await rawGateway((socket) =>
+    const { gateway } = await rawGateway(defer, (socket) =>
       socket.end(
         'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm="x"\r\nContent-Length: 12\r\n\r\nlog in first',
       ),
@@ -143,7 +128,7 @@ describe('backend failures before the 101', () => {
   });
 
   test('a ws client sees the backend 401 as an HTTP 401, not an open socket followed by 1011', async () => {
-    const { gateway } = await rawGateway((socket) =>
+    const { gateway } = await rawGateway(defer, (socket) =>
       socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n'),
     );
     const client = new WebSocket(gateway.ws('/ws/'));
@@ -155,7 +140,7 @@ describe('backend failures before the 101', () => {
 
   for (const status of [404, 418, 426]) {
     test(`backend ${status} with a chunked body is relayed whole, decoded, and the connection closed`, async () => {
-      const { gateway } = await rawGateway((socket) =>
+      const { gateway } = await rawGateway(defer, (socket) =>
         socket.write(
           `HTTP/1.1 ${status} Whatever\r\nTransfer-Encoding: chunked\r\nUpgrade: websocket\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n`,
         ),
@@ -169,7 +154,7 @@ describe('backend failures before the 101', () => {
   }
 
   test('a backend refusal with a close-delimited body is relayed until the backend closes', async () => {
-    const { gateway } = await rawGateway((socket) =>
+    const { gateway } = await rawGateway(defer, (socket) =>
       socket.end('HTTP/1.1 403 Forbidden\r\n\r\nno entry here'),
     );
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
@@ -178,7 +163,7 @@ describe('backend failures before the 101', () => {
   });
 
   test('a refusal whose body is cut short by the backend is not completed with made-up bytes', async () => {
-    const { gateway } = await rawGateway((socket) =>
+    const { gateway } = await rawGateway(defer, (socket) =>
       socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 100\r\n\r\nshort'),
     );
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
@@ -191,7 +176,7 @@ describe('the client leaving or resetting', () => {
   test('a client that leaves while the backend handshake is pending aborts it', async () => {
     let backendSocketEnded!: Promise<unknown>;
     const reached = Promise.withResolvers<void>();
-    const { gateway } = await rawGateway((socket) => {
+    const { gateway } = await rawGateway(defer, (socket) => {
       backendSocketEnded = once(socket, 'end');
       reached.resolve();
     });
@@ -208,7 +193,7 @@ describe('the client leaving or resetting', () => {
 
   test('a client that half-closes while a refusal is being relayed still receives all of it', async () => {
     const finish = Promise.withResolvers<void>();
-    const { gateway } = await rawGateway((socket) => {
+    const { gateway } = await rawGateway(defer, (socket) => {
       socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 12\r\n\r\ndenied');
       void finish.promise.then(() => socket.end(' fully'));
     });
@@ -245,7 +230,7 @@ describe('the client leaving or resetting', () => {
   test('a client that resets an open tunnel closes the backend side, and the tunnel count returns to 0', async () => {
     const backend = await startEchoBackend();
     const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    cleanups.push(
+    defer(
       () => gateway.close(0),
       () => backend.close(),
     );
@@ -264,7 +249,7 @@ describe('the client leaving or resetting', () => {
   });
 
   test('a backend that resets an open tunnel closes the client abnormally, and the count returns to 0', async () => {
-    const { gateway } = await rawGateway((socket) => {
+    const { gateway } = await rawGateway(defer, (socket) => {
       socket.write(switching());
       socket.once('data', () => socket.resetAndDestroy());
     });
@@ -283,7 +268,7 @@ describe('the client leaving or resetting', () => {
   test('a client leaving right after the 101 tears down the backend exactly once', async () => {
     const backend = await startEchoBackend();
     const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    cleanups.push(
+    defer(
       () => gateway.close(0),
       () => backend.close(),
     );
@@ -311,7 +296,7 @@ describe('half-close and idle timeout', () => {
   test('a client half-close is forwarded and the backend can still answer after it (Apache default)', async () => {
     const backend = await lateByeBackend();
     const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    cleanups.push(
+    defer(
       () => gateway.close(0),
       () => backend.close(),
     );
@@ -329,7 +314,7 @@ describe('half-close and idle timeout', () => {
     const gateway = await startTestGateway({
       rules: [{ path: '/ws/', target: `${backend.origin}/`, halfClose: false }],
     });
-    cleanups.push(
+    defer(
       () => gateway.close(0),
       () => backend.close(),
     );
@@ -348,7 +333,7 @@ describe('half-close and idle timeout', () => {
     const gateway = await startTestGateway({
       rules: [{ path: '/ws/', target: `${backend.origin}/`, idleTimeout: 300 }],
     });
-    cleanups.push(
+    defer(
       () => gateway.close(0),
       () => backend.close(),
     );
@@ -391,7 +376,7 @@ describe('TLS backends (wss://)', () => {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
-    cleanups.push(async () => {
+    defer(async () => {
       for (const client of wss.clients) client.terminate();
       await closeServer(server);
     });
@@ -406,7 +391,7 @@ describe('TLS backends (wss://)', () => {
         { path: '/wss/', target: `wss://localhost:${port}/`, tls: { ca: readFileSync(fixture('ca.pem')) } },
       ],
     });
-    cleanups.push(() => gateway.close(0));
+    defer(() => gateway.close(0));
     const client = await openClient(gateway.ws('/wss/'));
     assert.equal((await roundTrip(client, 'over tls')).data.toString(), 'over tls');
     client.close();
@@ -417,7 +402,7 @@ describe('TLS backends (wss://)', () => {
     const gateway = await startTestGateway({
       rules: [{ path: '/wss/', target: `wss://localhost:${port}/` }],
     });
-    cleanups.push(() => gateway.close(0));
+    defer(() => gateway.close(0));
     const response = await rawExchange(gateway.port, handshakeRequest('/wss/'));
     assert.equal(statusOf(response), 502);
   });
@@ -427,7 +412,7 @@ describe('TLS backends (wss://)', () => {
     const gateway = await startTestGateway({
       rules: [{ path: '/wss/', target: `wss://127.0.0.1:${port}/`, tls: { rejectUnauthorized: false } }],
     });
-    cleanups.push(() => gateway.close(0));
+    defer(() => gateway.close(0));
     const client = await openClient(gateway.ws('/wss/'));
     client.close();
   });
@@ -442,7 +427,7 @@ describe('TLS backends (wss://)', () => {
     const named = await startTestGateway({
       rules: [{ path: '/wss/', target: `wss://127.0.0.1:${port}/`, tls: { ca, servername: 'localhost' } }],
     });
-    cleanups.push(
+    defer(
       () => mismatched.close(0),
       () => named.close(0),
     );
@@ -462,7 +447,7 @@ describe('TLS backends (wss://)', () => {
     const gateway = await startTestGateway({
       rules: [{ path: '/wss/', target: `wss://localhost:${port}/`, tls }],
     });
-    cleanups.push(() => gateway.close(0));
+    defer(() => gateway.close(0));
     const client = await openClient(gateway.ws('/wss/'));
     assert.deepEqual(peers, ['wstunnel client']);
     client.close();

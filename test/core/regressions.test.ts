@@ -2,11 +2,12 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
-import { afterEach, describe, test } from 'node:test';
-import { createWstunnel, type TargetOptions, type TunnelError, WstunnelConfigError } from '@wstunnel/core';
+import { describe, test } from 'node:test';
+import { createWstunnel, type TunnelError, WstunnelConfigError } from '@wstunnel/core';
 import { WebSocket } from 'ws';
-import { type RawScript, startRawBackend, switching, switchingFor } from '../helpers/backends.ts';
-import { closed, startTestGateway } from '../helpers/gateway.ts';
+import { startRawBackend, switching, switchingFor } from '../helpers/backends.ts';
+import { cleanupAfterEach, rawGateway } from '../helpers/cleanup.ts';
+import { closed } from '../helpers/gateway.ts';
 import {
   closeServer,
   handshakeRequest,
@@ -18,24 +19,7 @@ import {
   statusOf,
 } from '../helpers/net.ts';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function rawGateway(script: RawScript, options: TargetOptions & { closeFrames?: boolean } = {}) {
-  const { closeFrames, ...target } = options;
-  const backend = await startRawBackend(script);
-  const gateway = await startTestGateway({
-    rules: [{ path: '/ws/', target: `${backend.origin}/`, ...target }],
-    ...(closeFrames === undefined ? {} : { closeFrames }),
-  });
-  cleanups.push(
-    () => gateway.close(0),
-    () => backend.close(),
-  );
-  return { backend, gateway };
-}
+const defer = cleanupAfterEach();
 
 describe('regressions found in review', () => {
   test('invalid TLS material is a configuration error, not a crash on the first upgrade', () => {
@@ -49,7 +33,7 @@ describe('regressions found in review', () => {
   });
 
   test('a decoded path handed to handleUpgrade cannot split the backend request (CVE-2023-25690 class)', async () => {
-    const { backend } = await rawGateway(() => undefined);
+    const { backend } = await rawGateway(defer, () => undefined);
     const tunnel = createWstunnel({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
     const server = createServer();
     server.on(
@@ -57,7 +41,7 @@ describe('regressions found in review', () => {
       (req, socket, head) => void tunnel.handleUpgrade(req, socket, head, decodeURIComponent(req.url ?? '')),
     );
     const port = await listen(server);
-    cleanups.push(
+    defer(
       () => tunnel.close(),
       () => closeServer(server),
     );
@@ -75,6 +59,7 @@ describe('regressions found in review', () => {
 
   test('a refusal still being relayed counts toward size and max, and close() cuts it at the deadline', async () => {
     const { backend, gateway } = await rawGateway(
+      defer,
       (socket) => socket.write('HTTP/1.1 401 Unauthorized\r\nContent-Length: 100\r\n\r\nslow'),
       {
         max: 1,
@@ -100,6 +85,7 @@ describe('regressions found in review', () => {
     const frame = Buffer.concat([Buffer.from([0x82, 126, 0, 200]), Buffer.alloc(200, 0x61)]);
     let sendRest!: () => void;
     const { gateway } = await rawGateway(
+      defer,
       (socket, head) => {
         socket.write(Buffer.concat([Buffer.from(switchingFor(head)), frame.subarray(0, 54)]));
         sendRest = () => socket.write(frame.subarray(54));
@@ -127,7 +113,7 @@ describe('regressions found in review', () => {
     const tunnel = createWstunnel({ rules: [{ path: '/ws/', target: 'ws://127.0.0.1:9/' }] });
     tunnel.attach(server);
     const port = await listen(server);
-    cleanups.push(
+    defer(
       () => tunnel.close(),
       () => closeServer(server),
     );
@@ -148,7 +134,7 @@ describe('regressions found in review', () => {
     });
     tunnel.attach(server);
     const port = await listen(server);
-    cleanups.push(
+    defer(
       () => tunnel.close({ timeout: 0 }),
       () => closeServer(server),
       () => backend.close(),
@@ -173,7 +159,7 @@ describe('regressions found in review', () => {
     const server = createServer({ insecureHTTPParser: true });
     tunnel.attach(server);
     const port = await listen(server);
-    cleanups.push(
+    defer(
       () => tunnel.close(),
       () => closeServer(server),
       () => backend.close(),
@@ -184,7 +170,7 @@ describe('regressions found in review', () => {
   });
 
   test('a chunked refusal cut short by the backend resets the client instead of ending cleanly', async () => {
-    const { gateway } = await rawGateway((socket) =>
+    const { gateway } = await rawGateway(defer, (socket) =>
       socket.end('HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nonly part'),
     );
     const client = await rawConnect(gateway.port);
@@ -195,6 +181,7 @@ describe('regressions found in review', () => {
 
   test('a backend dribbling its answer byte by byte still gets 504 at the timeout (a deadline, not inactivity)', async () => {
     const { gateway } = await rawGateway(
+      defer,
       (socket) => {
         const answer = 'HTTP/1.1 101 Switching Protocols\r\nX-Padding: ' + 'x'.repeat(200);
         let i = 0;
@@ -211,7 +198,7 @@ describe('regressions found in review', () => {
   });
 
   test('a relayed 204 does not advertise a Content-Length (RFC 9110 8.6)', async () => {
-    const { gateway } = await rawGateway((socket) =>
+    const { gateway } = await rawGateway(defer, (socket) =>
       socket.end('HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n'),
     );
     const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
