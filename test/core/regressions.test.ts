@@ -206,3 +206,50 @@ describe('regressions found in review', () => {
     assert.doesNotMatch(response, /Content-Length/i);
   });
 });
+
+describe('differences from Apache 2.4.71 found side by side', () => {
+  test('a relayed 426 names its Upgrade in Connection (RFC 9110 7.8), as Apache does', async () => {
+    const { gateway } = await rawGateway(defer, (socket) =>
+      socket.end(
+        'HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 4\r\n\r\nnope',
+      ),
+    );
+    const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
+    assert.match(response, /\r\nUpgrade: websocket\r\n/);
+    assert.match(response, /\r\nConnection: Upgrade, close\r\n/);
+  });
+
+  test("the 101 carries the backend's Upgrade value, not the client's spelling", async () => {
+    const { gateway } = await rawGateway(defer, (socket) =>
+      socket.write(switching().replace('Upgrade: websocket', 'Upgrade: WebSocket')),
+    );
+    const client = await rawConnect(gateway.port);
+    client.write(handshakeRequest('/ws/', { Upgrade: 'websocket' }));
+    const { head } = await readHead(client);
+    assert.match(head, /\r\nConnection: Upgrade\r\nUpgrade: WebSocket$/);
+    client.destroy();
+  });
+
+  test('a relayed refusal keeps Content-Length where the backend put it and gains a Date', async () => {
+    const { gateway } = await rawGateway(defer, (socket) =>
+      socket.end(
+        'HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nX-Backend: r\r\n\r\nno',
+      ),
+    );
+    const response = await rawExchange(gateway.port, handshakeRequest('/ws/'));
+    assert.match(
+      response,
+      /^HTTP\/1\.1 401 Unauthorized\r\nDate: .+ GMT\r\nContent-Type: text\/plain\r\nContent-Length: 2\r\nX-Backend: r\r\nConnection: close\r\n\r\nno$/,
+    );
+  });
+
+  test("wstunnel's own 426 has one Connection field naming Upgrade and close", async () => {
+    const { gateway } = await rawGateway(defer, () => undefined);
+    const response = await rawExchange(
+      gateway.port,
+      handshakeRequest('/ws/', { Upgrade: 'h2c', 'HTTP2-Settings': 'AAMAAABkAAQAAP__' }),
+    );
+    assert.equal(response.match(/\r\nConnection:/g)?.length, 1, response);
+    assert.match(response, /\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n/);
+  });
+});

@@ -138,7 +138,11 @@ describe('only a 101 with the requested token becomes a tunnel', () => {
     const { bytes } = await answerThrough(fx, switching101('', 'WebSocket'));
     const response = parseResponse(bytes);
     assert.equal(response.status, 101);
-    assert.deepEqual(values(response, 'upgrade'), ['websocket']);
+    assert.deepEqual(
+      values(response, 'upgrade'),
+      ['WebSocket'],
+      "the backend's own spelling reaches the client, as Apache relays it",
+    );
   });
 });
 

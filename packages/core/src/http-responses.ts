@@ -11,22 +11,27 @@ const ERROR_RESPONSE_LINGER_MS = 5_000;
 
 /**
  * Writes `status` with a short plain-text body and `Connection: close`, then closes the socket once it is
- * flushed. Does nothing if the socket is already gone.
+ * flushed. With `upgrade` (a 426), also the protocols the route accepts (RFC 9110 15.5.22). Does nothing if the
+ * socket is already gone.
  */
 export function writeErrorResponse(
   socket: Duplex,
   status: number,
   message: string,
-  extraHeaders: Readonly<Record<string, string>> = {},
+  upgrade?: readonly string[] | '*',
 ): void {
   if (socket.destroyed || !socket.writable) {
     socket.destroy();
     return;
   }
-  const body = `${status} ${STATUS_CODES[status] ?? ''}: ${message}\n`;
-  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`;
-  for (const [name, value] of Object.entries(extraHeaders)) head += `${name}: ${value}\r\n`;
-  closeAfter(socket, `${head}Connection: close\r\n\r\n${body}`);
+  const reason = STATUS_CODES[status] ?? 'Unknown';
+  const body = `${status} ${reason}: ${message}\n`;
+  const upgradeField = upgrade === undefined ? '' : `Upgrade: ${upgradeTokens(upgrade)}\r\n`;
+  const connection = upgrade === undefined ? 'close' : 'Upgrade, close';
+  closeAfter(
+    socket,
+    `HTTP/1.1 ${status} ${reason}\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${upgradeField}Connection: ${connection}\r\n\r\n${body}`,
+  );
 }
 
 /** Ends the socket after `data` and destroys it when flushed, or after a bounded linger if the peer stops reading. */
@@ -41,40 +46,72 @@ export function closeAfter(socket: Duplex, data: string | Buffer): void {
   socket.end(data);
 }
 
-/** Response header fields minus hop-by-hop ones and those the backend named in `Connection`, as header lines. */
-function endToEndFields(head: ResponseHead, keep?: string): string {
+/** How a relayed head treats the fields whose values wstunnel decides itself. */
+interface FieldPolicy {
+  /** Keep the backend's `Upgrade` (a relayed 426 tells the client what to ask for). */
+  readonly keepUpgrade?: boolean;
+  /** The body length to advertise, written where the backend put its own `Content-Length`. */
+  readonly contentLength?: number | undefined;
+}
+
+/**
+ * The backend's fields in their order, minus hop-by-hop ones and those it named in `Connection`, as header lines;
+ * plus whether it sent `Date` and whether a `Content-Length` and an `Upgrade` line were written.
+ */
+function endToEndFields(head: ResponseHead, policy: FieldPolicy = {}) {
   const named = connectionNamed(
     head.headers.filter(([n]) => n.toLowerCase() === 'connection').map(([, v]) => v),
   );
   let fields = '';
+  let date = false;
+  let length = false;
+  let upgrade = false;
   for (const [name, value] of head.headers) {
     const lower = name.toLowerCase();
-    if (lower !== keep && (HOP_BY_HOP.has(lower) || lower === 'content-length' || named.has(lower))) continue;
+    if (lower === 'content-length') {
+      if (policy.contentLength !== undefined && !length)
+        fields += `Content-Length: ${policy.contentLength}\r\n`;
+      length = true;
+      continue;
+    }
+    if (lower === 'upgrade' && policy.keepUpgrade === true && !upgrade) {
+      upgrade = true;
+      fields += `${name}: ${value}\r\n`;
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower) || named.has(lower)) continue;
+    if (lower === 'date') date = true;
     fields += `${name}: ${value}\r\n`;
   }
-  return fields;
+  return { fields, date, length: length && policy.contentLength !== undefined, upgrade };
 }
 
-/** The 101 sent to the client, regenerated from the backend's validated header fields (no Date/Server, as Apache). */
-export function switchingProtocolsHead(head: ResponseHead, token: string): string {
-  return `HTTP/1.1 101 Switching Protocols\r\n${endToEndFields(head)}Connection: Upgrade\r\nUpgrade: ${token}\r\n\r\n`;
+/**
+ * The 101 sent to the client, regenerated from the backend's validated fields, ending with `Connection: Upgrade`
+ * and the backend's own `Upgrade` value (no Date/Server, as Apache's interim response).
+ */
+export function switchingProtocolsHead(head: ResponseHead, upgrade: string): string {
+  return `HTTP/1.1 101 Switching Protocols\r\n${endToEndFields(head).fields}Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n\r\n`;
 }
 
 /**
  * The head of a relayed non-101 answer. The client connection is closed after it (it never becomes a tunnel),
- * so the body is delimited by `contentLength` when known and by the close otherwise.
+ * so the body is delimited by `contentLength` when known and by the close otherwise. A proxy adds `Date` when the
+ * backend sent none (RFC 9110 6.6.1).
  */
 export function relayedResponseHead(head: ResponseHead, contentLength: number | undefined): string {
   const reason = head.reason === '' ? (STATUS_CODES[head.status] ?? '') : head.reason;
-  // A 426 keeps the backend's Upgrade so the client learns which protocol to ask for.
-  const fields = endToEndFields(head, head.status === 426 ? 'upgrade' : undefined);
-  const length = contentLength === undefined ? '' : `Content-Length: ${contentLength}\r\n`;
-  return `HTTP/1.1 ${head.status} ${reason}\r\n${fields}${length}Connection: close\r\n\r\n`;
+  const relayed = endToEndFields(head, { keepUpgrade: head.status === 426, contentLength });
+  const date = relayed.date ? '' : `Date: ${new Date().toUTCString()}\r\n`;
+  const length = relayed.length || contentLength === undefined ? '' : `Content-Length: ${contentLength}\r\n`;
+  // Upgrade is hop-by-hop, so a kept one is named in Connection (RFC 9110 7.8).
+  const connection = relayed.upgrade ? 'Upgrade, close' : 'close';
+  return `HTTP/1.1 ${head.status} ${reason}\r\n${date}${relayed.fields}${length}Connection: ${connection}\r\n\r\n`;
 }
 
-/** Headers of a 426 (RFC 9110 15.5.22): the protocols a route would upgrade to. */
-export function upgradeRequiredHeaders(upgrade: readonly string[] | '*'): Record<string, string> {
-  return { Upgrade: (upgrade === '*' ? ['websocket'] : upgrade).join(', '), Connection: 'Upgrade' };
+/** The protocols a route upgrades to, as an `Upgrade` value. */
+function upgradeTokens(upgrade: readonly string[] | '*'): string {
+  return (upgrade === '*' ? ['websocket'] : upgrade).join(', ');
 }
 
 /** Answers a plain request on a tunnel-only route: 426 with the Upgrade it needs, then the connection closes. */
@@ -82,10 +119,10 @@ export function writeUpgradeRequired(res: ServerResponse, upgrade: readonly stri
   const body = '426 Upgrade Required: this route only tunnels upgrades\n';
   res
     .writeHead(426, {
-      ...upgradeRequiredHeaders(upgrade),
-      Connection: 'Upgrade, close',
       'Content-Type': 'text/plain; charset=utf-8',
       'Content-Length': Buffer.byteLength(body),
+      Upgrade: upgradeTokens(upgrade),
+      Connection: 'Upgrade, close',
     })
     .end(body);
 }

@@ -16,14 +16,10 @@ import {
 } from './events.ts';
 import { buildBackendRequest } from './forward-headers.ts';
 import { Handshake, type HandshakeResult } from './handshake.ts';
-import {
-  switchingProtocolsHead,
-  upgradeRequiredHeaders,
-  writeErrorResponse,
-  writeUpgradeRequired,
-} from './http-responses.ts';
+import { switchingProtocolsHead, writeErrorResponse, writeUpgradeRequired } from './http-responses.ts';
 import type { WstunnelOptions } from './options.ts';
 import { afterPendingResponse } from './pipelining.ts';
+import { headerValues } from './response-head.ts';
 import { type RuleMatch, RuleTable } from './rules.ts';
 import { Splice } from './splice.ts';
 import type { Target } from './target.ts';
@@ -112,8 +108,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     if (check.kind === 'malformed')
       return this.#refuse(req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, check.reason);
     if (check.kind === 'plain') {
-      const headers = upgradeRequiredHeaders(target.upgrade);
-      return this.#refuse(req, socket, 'ERR_WSTUNNEL_UPGRADE_REQUIRED', 426, check.reason, headers);
+      return this.#refuse(req, socket, 'ERR_WSTUNNEL_UPGRADE_REQUIRED', 426, check.reason, target.upgrade);
     }
     const unsafe = unsafeBackendPath(match.backendPath);
     if (unsafe !== undefined) return this.#refuse(req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, unsafe);
@@ -236,7 +231,9 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
       if (channels.refused.hasSubscribers) channels.refused.publish({ info, status: result.status });
       return { kind: 'refused', info, status: result.status };
     }
-    socket.write(switchingProtocolsHead(result.response, info.protocol), 'latin1');
+    // Validated equal to the token asked for, case aside; the client sees the backend's own spelling, as Apache relays.
+    const upgrade = headerValues(result.response, 'upgrade')[0]!;
+    socket.write(switchingProtocolsHead(result.response, upgrade), 'latin1');
     let reportClosed!: (stats: TunnelStats) => void;
     const closed = new Promise<TunnelStats>((resolve) => {
       reportClosed = resolve;
@@ -278,9 +275,9 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     code: TunnelErrorCode,
     status: number,
     message: string,
-    headers?: Record<string, string>,
+    upgrade?: readonly string[] | '*',
   ): Promise<TunnelOutcome> {
-    writeErrorResponse(socket, status, message, headers);
+    writeErrorResponse(socket, status, message, upgrade);
     return Promise.resolve(
       this.#failed(new TunnelError(code, status, message), requestInfo(req, '-', req.headers.upgrade ?? '-')),
     );
