@@ -5,7 +5,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   answerThrough,
   assertGatewayError,
@@ -22,11 +22,7 @@ const opts = { timeout: TEST_TIMEOUT_MS };
 /** A WebSocket frame the backend appends after a head that must be rejected: it must never reach the client. */
 const EVIL_FRAME = '\x81\x04evil';
 
-let fx: Fixture;
-beforeEach(() => {
-  fx = new Fixture();
-});
-afterEach(() => fx.close());
+const fx = Fixture.perTest();
 
 /** Asserts `bytes` are only the gateway's 502 and carry none of the backend's bytes. */
 async function assertRejected(response: string): Promise<void> {

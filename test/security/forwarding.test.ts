@@ -5,7 +5,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { openClient, roundTrip } from '../helpers/gateway.ts';
 import {
   answerThrough,
@@ -24,11 +24,7 @@ import {
 
 const opts = { timeout: TEST_TIMEOUT_MS };
 
-let fx: Fixture;
-beforeEach(() => {
-  fx = new Fixture();
-});
-afterEach(() => fx.close());
+const fx = Fixture.perTest();
 
 const CLIENT_HEADERS: [string, string][] = [
   ['Host', 'front.example:8443'],

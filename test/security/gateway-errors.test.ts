@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { listen } from '../helpers/net.ts';
 import {
   assertGatewayError,
@@ -20,11 +20,7 @@ import {
 
 const opts = { timeout: TEST_TIMEOUT_MS };
 
-let fx: Fixture;
-beforeEach(() => {
-  fx = new Fixture();
-});
-afterEach(() => fx.close());
+const fx = Fixture.perTest();
 
 describe('502 Bad Gateway', () => {
   test('a backend port nobody listens on is 502', opts, async () => {

@@ -5,7 +5,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   answerThrough,
   assertGatewayError,
@@ -23,11 +23,7 @@ import {
 const opts = { timeout: TEST_TIMEOUT_MS };
 const PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
 
-let fx: Fixture;
-beforeEach(() => {
-  fx = new Fixture();
-});
-afterEach(() => fx.close());
+const fx = Fixture.perTest();
 
 function h2cRequest(token = 'h2c'): string {
   return rawRequest('GET /ws/chat HTTP/1.1', [

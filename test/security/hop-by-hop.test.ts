@@ -5,7 +5,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   answerThrough,
   Fixture,
@@ -21,11 +21,7 @@ import {
 
 const opts = { timeout: TEST_TIMEOUT_MS };
 
-let fx: Fixture;
-beforeEach(() => {
-  fx = new Fixture();
-});
-afterEach(() => fx.close());
+const fx = Fixture.perTest();
 
 /** A handshake whose Connection header is replaced by `connection` (one or several values). */
 function handshakeWithConnection(

@@ -6,7 +6,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   assertGatewayError,
   barrier,
@@ -26,11 +26,7 @@ import {
 
 const opts = { timeout: TEST_TIMEOUT_MS };
 
-let fx: Fixture;
-beforeEach(() => {
-  fx = new Fixture();
-});
-afterEach(() => fx.close());
+const fx = Fixture.perTest();
 
 /** How strictly the local answer is checked once the backend is known untouched. */
 type Check = 'gateway-error' | 'status-only' | 'not-tunnelled';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { openClient, roundTrip } from '../helpers/gateway.ts';
 import {
   barrier,
@@ -21,11 +21,7 @@ import {
 
 const opts = { timeout: TEST_TIMEOUT_MS };
 
-let fx: Fixture;
-beforeEach(() => {
-  fx = new Fixture();
-});
-afterEach(() => fx.close());
+const fx = Fixture.perTest();
 
 /** Writes `data` one byte per write, yielding to the event loop after each. */
 async function dribble(socket: Socket, data: Buffer): Promise<void> {

@@ -5,7 +5,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import {
   barrier,
   Fixture,
@@ -21,11 +21,7 @@ import {
 const opts = { timeout: TEST_TIMEOUT_MS };
 const SMUGGLED = 'GET /internal/admin HTTP/1.1\r\nHost: backend.internal\r\n\r\n';
 
-let fx: Fixture;
-beforeEach(() => {
-  fx = new Fixture();
-});
-afterEach(() => fx.close());
+const fx = Fixture.perTest();
 
 /** A refusal with a Content-Length body; a 426 also carries the Upgrade the backend wants. */
 function refusal(status: number, body: string): string {

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
+import { afterEach } from 'node:test';
 import type { PrefixRule, WstunnelOptions } from '@wstunnel/core';
 import { type EchoBackend, startEchoBackend, startRawBackend } from '../helpers/backends.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -278,6 +279,13 @@ export async function startScriptedBackend(script: ConnScript = () => undefined)
 
 /** Owns everything a test starts and closes it all, clients first, in `afterEach`. */
 export class Fixture {
+  /** One fixture for every test of the calling file, closed (and emptied for the next test) after each. */
+  static perTest(): Fixture {
+    const fixture = new Fixture();
+    afterEach(() => fixture.close());
+    return fixture;
+  }
+
   readonly #clients: Socket[] = [];
   readonly #gateways: TestGateway[] = [];
   readonly #backends: { close(): Promise<void> }[] = [];
