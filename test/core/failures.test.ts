@@ -8,8 +8,8 @@ import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { createWstunnel, type TunnelError, type TunnelOutcome } from '@wstunnel/core';
 import { WebSocket } from 'ws';
-import { startEchoBackend, startRawBackend, switching } from '../helpers/backends.ts';
-import { cleanupAfterEach, rawGateway } from '../helpers/cleanup.ts';
+import { type RawScript, startRawBackend, switching } from '../helpers/backends.ts';
+import { cleanupAfterEach, echoGateway, rawGateway } from '../helpers/cleanup.ts';
 import { closed, openClient, roundTrip, startTestGateway } from '../helpers/gateway.ts';
 import {
   closeServer,
@@ -228,12 +228,7 @@ describe('the client leaving or resetting', () => {
   });
 
   test('a client that resets an open tunnel closes the backend side, and the tunnel count returns to 0', async () => {
-    const backend = await startEchoBackend();
-    const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    defer(
-      () => gateway.close(0),
-      () => backend.close(),
-    );
+    const { backend, gateway } = await echoGateway(defer);
     const client = await rawConnect(gateway.port);
     client.write(handshakeRequest('/ws/'));
     await readHead(client);
@@ -266,12 +261,7 @@ describe('the client leaving or resetting', () => {
   });
 
   test('a client leaving right after the 101 tears down the backend exactly once', async () => {
-    const backend = await startEchoBackend();
-    const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    defer(
-      () => gateway.close(0),
-      () => backend.close(),
-    );
+    const { backend, gateway } = await echoGateway(defer);
     let closes = 0;
     gateway.tunnel.on('close', () => closes++);
     const client = await openClient(gateway.ws('/ws/'));
@@ -286,20 +276,14 @@ describe('the client leaving or resetting', () => {
 
 describe('half-close and idle timeout', () => {
   /** A raw upgraded backend that echoes, and after the client's EOF still sends "BYE-AFTER-EOF" before ending. */
-  const lateByeBackend = () =>
-    startRawBackend((socket) => {
-      socket.write(switching());
-      socket.on('data', (chunk: Buffer) => socket.write(chunk));
-      socket.on('end', () => socket.end('BYE-AFTER-EOF'));
-    });
+  const lateBye: RawScript = (socket) => {
+    socket.write(switching());
+    socket.on('data', (chunk: Buffer) => socket.write(chunk));
+    socket.on('end', () => socket.end('BYE-AFTER-EOF'));
+  };
 
   test('a client half-close is forwarded and the backend can still answer after it (Apache default)', async () => {
-    const backend = await lateByeBackend();
-    const gateway = await startTestGateway({ rules: [{ path: '/ws/', target: `${backend.origin}/` }] });
-    defer(
-      () => gateway.close(0),
-      () => backend.close(),
-    );
+    const { backend, gateway } = await rawGateway(defer, lateBye);
     const client = await rawConnect(gateway.port);
     client.write(handshakeRequest('/ws/'));
     const { rest } = await readHead(client);
@@ -310,14 +294,7 @@ describe('half-close and idle timeout', () => {
   });
 
   test('with halfClose off, the first EOF ends both sides and late backend bytes are not delivered', async () => {
-    const backend = await lateByeBackend();
-    const gateway = await startTestGateway({
-      rules: [{ path: '/ws/', target: `${backend.origin}/`, halfClose: false }],
-    });
-    defer(
-      () => gateway.close(0),
-      () => backend.close(),
-    );
+    const { backend, gateway } = await rawGateway(defer, lateBye, { halfClose: false });
     const client = await rawConnect(gateway.port);
     client.write(handshakeRequest('/ws/'));
     await readHead(client);
@@ -329,14 +306,7 @@ describe('half-close and idle timeout', () => {
   });
 
   test('an idle tunnel is closed after idleTimeout, and traffic in either direction resets the timer', async () => {
-    const backend = await startEchoBackend();
-    const gateway = await startTestGateway({
-      rules: [{ path: '/ws/', target: `${backend.origin}/`, idleTimeout: 300 }],
-    });
-    defer(
-      () => gateway.close(0),
-      () => backend.close(),
-    );
+    const { backend, gateway } = await echoGateway(defer, { idleTimeout: 300 });
     const client = await openClient(gateway.ws('/ws/'));
     const opened = Date.now();
     // Keep it busy for well over one idle period with messages every 100 ms.

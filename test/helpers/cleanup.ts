@@ -2,7 +2,13 @@
 
 import { afterEach } from 'node:test';
 import type { TargetOptions } from '@wstunnel/core';
-import { type RawBackend, type RawScript, startRawBackend } from './backends.ts';
+import {
+  type EchoBackend,
+  type RawBackend,
+  type RawScript,
+  startEchoBackend,
+  startRawBackend,
+} from './backends.ts';
 import { startTestGateway, type TestGateway } from './gateway.ts';
 
 /** Something to close after the current test. */
@@ -30,6 +36,22 @@ export async function rawGateway(
   const gateway = await startTestGateway({
     rules: [{ path: '/ws/', target: `${backend.origin}/`, ...target }],
     ...(closeFrames === undefined ? {} : { closeFrames }),
+  });
+  defer(
+    () => gateway.close(0),
+    () => backend.close(),
+  );
+  return { backend, gateway };
+}
+
+/** A `ws` echo backend with the gateway in front of it on /ws/, both closed after the test. */
+export async function echoGateway(
+  defer: (...cleanups: Cleanup[]) => void,
+  options: TargetOptions = {},
+): Promise<{ backend: EchoBackend; gateway: TestGateway }> {
+  const backend = await startEchoBackend();
+  const gateway = await startTestGateway({
+    rules: [{ path: '/ws/', target: `${backend.origin}/`, ...options }],
   });
   defer(
     () => gateway.close(0),
