@@ -283,7 +283,7 @@ describe('half-close and idle timeout', () => {
   };
 
   test('a client half-close is forwarded and the backend can still answer after it (Apache default)', async () => {
-    const { backend, gateway } = await rawGateway(defer, lateBye);
+    const { gateway } = await rawGateway(defer, lateBye);
     const client = await rawConnect(gateway.port);
     client.write(handshakeRequest('/ws/'));
     const { rest } = await readHead(client);
@@ -294,7 +294,7 @@ describe('half-close and idle timeout', () => {
   });
 
   test('with halfClose off, the first EOF ends both sides and late backend bytes are not delivered', async () => {
-    const { backend, gateway } = await rawGateway(defer, lateBye, { halfClose: false });
+    const { gateway } = await rawGateway(defer, lateBye, { halfClose: false });
     const client = await rawConnect(gateway.port);
     client.write(handshakeRequest('/ws/'));
     await readHead(client);
@@ -306,7 +306,7 @@ describe('half-close and idle timeout', () => {
   });
 
   test('an idle tunnel is closed after idleTimeout, and traffic in either direction resets the timer', async () => {
-    const { backend, gateway } = await echoGateway(defer, { idleTimeout: 300 });
+    const { gateway } = await echoGateway(defer, { idleTimeout: 300 });
     const client = await openClient(gateway.ws('/ws/'));
     const opened = Date.now();
     // Keep it busy for well over one idle period with messages every 100 ms.
