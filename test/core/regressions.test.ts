@@ -253,3 +253,118 @@ describe('differences from Apache 2.4.71 found side by side', () => {
     assert.match(response, /\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n/);
   });
 });
+
+describe('regressions found in the second review', () => {
+  test('a refusal whose last bytes are still queued when the backend closes is delivered whole, not reset', async () => {
+    const body = 'r'.repeat(100_000);
+    const backendClosed = Promise.withResolvers<void>();
+    const { gateway } = await rawGateway(defer, (socket) => {
+      socket.on('close', () => backendClosed.resolve());
+      socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    });
+    // Instrument the gateway's real client socket: count resets, and hold its final end() until the backend has
+    // closed, which is the moment a slow reader still has bytes queued.
+    let resets = 0;
+    const ending = Promise.withResolvers<() => void>();
+    gateway.server.on('connection', (socket) => {
+      const reset = socket.resetAndDestroy.bind(socket);
+      socket.resetAndDestroy = () => {
+        resets++;
+        return reset();
+      };
+      const end = socket.end.bind(socket) as (...args: unknown[]) => void;
+      socket.end = ((...args: unknown[]) => {
+        ending.resolve(() => end(...args));
+        return socket;
+      }) as typeof socket.end;
+    });
+    const client = await rawConnect(gateway.port);
+    const all = readAll(client);
+    client.write(handshakeRequest('/ws/'));
+    const release = await ending.promise;
+    await backendClosed.promise;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(resets, 0, 'the backend closing after a complete relay reset the client');
+    release();
+    const received = (await all).toString('latin1');
+    assert.ok(received.endsWith(body), `the relayed body was cut: ${received.length} bytes received`);
+  });
+
+  test('tls.servername and tls.rejectUnauthorized of the wrong type are configuration errors', () => {
+    for (const tls of [{ servername: 42 }, { rejectUnauthorized: 'no' }]) {
+      assert.throws(
+        () => createWstunnel({ rules: [{ path: '/wss/', target: 'wss://b.example/', tls: tls as never }] }),
+        (error: unknown) =>
+          error instanceof WstunnelConfigError && error.code === 'ERR_WSTUNNEL_INVALID_OPTION',
+      );
+    }
+  });
+
+  test('an unclaimed upgrade pipelined behind another request is answered after it, without crashing the server', async () => {
+    const tunnel = createWstunnel({ rules: [{ path: '/ws/', target: 'ws://127.0.0.1:9/' }] });
+    const server = createServer((req, res) => {
+      res.end(`page for ${req.url}`);
+    });
+    tunnel.attach(server);
+    const port = await listen(server);
+    defer(
+      () => tunnel.close(),
+      () => closeServer(server),
+    );
+    const response = await rawExchange(
+      port,
+      'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n',
+    );
+    const first = response.indexOf('page for /a');
+    const second = response.indexOf('page for /b');
+    assert.ok(first !== -1 && second > first, response);
+  });
+
+  test('a client resetting while its pipelined upgrade waits for the earlier response does not crash the process', async () => {
+    const tunnel = createWstunnel({ rules: [{ path: '/ws/', target: 'ws://127.0.0.1:9/' }] });
+    const reset = Promise.withResolvers<void>();
+    const server = createServer((_req, res) => {
+      void reset.promise.then(() => res.end('late'));
+    });
+    tunnel.attach(server);
+    const port = await listen(server);
+    defer(
+      () => tunnel.close({ timeout: 0 }),
+      () => closeServer(server),
+    );
+    const client = await rawConnect(port);
+    client.write(`GET /slow HTTP/1.1\r\nHost: x\r\n\r\n${handshakeRequest('/ws/')}`);
+    await once(server, 'request');
+    client.resetAndDestroy();
+    await once(client, 'close');
+    reset.resolve();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(tunnel.size, 0);
+  });
+
+  test('a request served through the plain path emits close on its response and request, as any request does', async () => {
+    const tunnel = createWstunnel({ rules: [{ path: '/ws/', target: 'ws://127.0.0.1:9/' }] });
+    const events: string[] = [];
+    const bothClosed = Promise.withResolvers<void>();
+    const server = createServer((req, res) => {
+      res.on('close', () => {
+        events.push('res close');
+        if (events.length === 2) bothClosed.resolve();
+      });
+      req.on('close', () => {
+        events.push('req close');
+        if (events.length === 2) bothClosed.resolve();
+      });
+      res.end('page');
+    });
+    tunnel.attach(server);
+    const port = await listen(server);
+    defer(
+      () => tunnel.close(),
+      () => closeServer(server),
+    );
+    await rawExchange(port, 'GET /page HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n');
+    await bothClosed.promise;
+    assert.deepEqual(events.sort(), ['req close', 'res close']);
+  });
+});

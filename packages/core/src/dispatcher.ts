@@ -6,6 +6,7 @@
 
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { afterPendingResponse } from './pipelining.ts';
 import { serveAsPlainRequest } from './plain-request.ts';
 
 /** Takes over one upgrade: from this call on it owns the socket. */
@@ -62,7 +63,9 @@ function install(server: DispatchedServer): Dispatcher {
   // Node only emits 'upgrade' while a listener exists; when this is the only one, unclaimed upgrades are served
   // as the plain HTTP requests they also are.
   const unclaimed = (req: IncomingMessage, socket: Duplex): void => {
-    if (server.listenerCount('upgrade') === 1) serveAsPlainRequest(server, req, socket);
+    if (server.listenerCount('upgrade') !== 1) return;
+    // Like a tunnel, a plain answer must not overtake the response to a request pipelined before it.
+    void afterPendingResponse(socket, async () => serveAsPlainRequest(server, req, socket));
   };
   server.emit = emit;
   server.on('upgrade', unclaimed);

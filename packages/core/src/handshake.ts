@@ -74,13 +74,14 @@ export class Handshake {
     this.#p = params;
     this.#on = callbacks;
     const { client, target } = params;
+    // Dial first: if it throws, no listener of this handshake is left on the client.
+    const backend = dialBackend(target);
+    this.#backend = backend;
     if (params.head.length > 0) this.#hold(params.head);
     client.on('data', this.#onClientData);
     client.on('end', this.#onClientEnd);
     client.on('error', this.#onClientGone);
     client.on('close', this.#onClientGone);
-    const backend = dialBackend(target);
-    this.#backend = backend;
     backend.setTimeout(target.connectTimeout);
     backend.once(target.secure ? 'secureConnect' : 'connect', this.#onConnect);
     backend.on('data', this.#onBackendData);
@@ -198,6 +199,8 @@ export class Handshake {
 
   /** The relayed body cannot be completed: reset the client so a close-delimited body does not look whole. */
   #cutRelay(): void {
+    // The backend's own 'close' arrives after a completed relay too; that relay must not be reset.
+    if (this.#done) return;
     this.#backend.destroy();
     const client = this.#p.client as Partial<Socket> & Duplex;
     if (client.resetAndDestroy !== undefined && !client.destroyed) client.resetAndDestroy();

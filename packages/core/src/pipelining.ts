@@ -12,10 +12,16 @@ export function afterPendingResponse<T>(socket: Duplex, next: () => Promise<T>):
   const previous = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
   if (previous === undefined || previous === null || previous.writableFinished) return next();
   return new Promise((resolve) => {
+    // Node removed its own error listener before emitting 'upgrade': a reset while waiting must not go uncaught.
+    const destroy = (): void => {
+      socket.destroy();
+    };
     const go = (): void => {
       previous.off('finish', go).off('close', go);
+      socket.off('error', destroy);
       resolve(next());
     };
+    socket.on('error', destroy);
     previous.once('finish', go).once('close', go);
   });
 }

@@ -11,6 +11,7 @@ import { closeAfter, writeErrorResponse } from './http-responses.ts';
 
 /** Serves `req` as a plain request with the server's `'request'` listeners; 404 when it has none. */
 export function serveAsPlainRequest(server: Server, req: IncomingMessage, socket: Duplex): void {
+  if (socket.destroyed || !socket.writable) return void socket.destroy();
   if (!req.url?.startsWith('/'))
     return writeErrorResponse(socket, 400, 'request-target must be in origin-form');
   const headers = req.headers;
@@ -26,7 +27,8 @@ export function serveAsPlainRequest(server: Server, req: IncomingMessage, socket
   res.shouldKeepAlive = false;
   res.assignSocket(socket as Socket);
   res.once('finish', () => {
-    res.detachSocket(socket as Socket);
+    // Stay bound: Node emits the response's (and request's) 'close' when the socket closes, as for any request.
+    req.resume();
     closeAfter(socket, '');
   });
   socket.once('error', () => socket.destroy());

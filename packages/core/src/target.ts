@@ -90,7 +90,13 @@ export function resolveTarget(target: string | URL, options: TargetOptions, wher
 }
 
 function secureContext({ tls = {} }: TargetOptions, where: string): SecureContext {
-  const { ca, cert, key } = tls;
+  const { ca, cert, key, servername, rejectUnauthorized } = tls;
+  if (servername !== undefined && typeof servername !== 'string') {
+    configError('ERR_WSTUNNEL_INVALID_OPTION', `${where}: tls.servername must be a string`);
+  }
+  if (rejectUnauthorized !== undefined && typeof rejectUnauthorized !== 'boolean') {
+    configError('ERR_WSTUNNEL_INVALID_OPTION', `${where}: tls.rejectUnauthorized must be a boolean`);
+  }
   // Node accepts CA text holding no certificate at all, and every connection would then fail verification.
   if (ca !== undefined && ![ca].flat().some((pem) => String(pem).includes('-----BEGIN CERTIFICATE-----'))) {
     configError('ERR_WSTUNNEL_INVALID_OPTION', `${where}: tls.ca holds no PEM certificate`);
