@@ -125,6 +125,22 @@ describe('wstunnel command', () => {
   });
 });
 
+describe('access log', () => {
+  test('request lines are escaped the way Apache escapes them (quotes, backslashes, non-printable bytes)', async () => {
+    const { line } = await import('../packages/cli/src/access-log.ts');
+    const info = {
+      id: 1,
+      method: 'GET',
+      url: '/ws/a"b\\c\u00e9',
+      remoteAddress: '127.0.0.1',
+      backend: '-',
+      protocol: 'websocket',
+      startedAt: 0,
+    };
+    assert.match(line(info, 400, undefined, 'x'), /"GET \/ws\/a\\"b\\\\c\\xe9 HTTP\/1\.1" 400 /);
+  });
+});
+
 describe('parseCommand', () => {
   test('maps flags to tunnel options', () => {
     const command = parseCommand(
@@ -188,6 +204,18 @@ describe('parseCommand', () => {
       () => parseCommand(['--pass', '/a/=ws://x/', '--idle-timeout', '1.5'], '1'),
       /--idle-timeout 1\.5/,
     );
+  });
+
+  test('listen addresses: [IPv6]:PORT, bare PORT, and malformed forms are usage errors', () => {
+    assert.deepEqual(parseCommand(['--listen=[::1]:0'], '1'), { kind: 'demo', host: '::1', port: 0 });
+    assert.deepEqual(parseCommand(['--listen', '9000'], '1'), {
+      kind: 'demo',
+      host: '127.0.0.1',
+      port: 9000,
+    });
+    for (const bad of ['127.0.0.1:', '0x1f91', '::1', 'localhost:70000']) {
+      assert.throws(() => parseCommand(['--listen', bad], '1'), UsageError, bad);
+    }
   });
 
   test('--help and --version print and no arguments means the demo', () => {

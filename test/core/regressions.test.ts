@@ -368,3 +368,118 @@ describe('regressions found in the second review', () => {
     assert.deepEqual(events.sort(), ['req close', 'res close']);
   });
 });
+
+describe('regressions found in the third review', () => {
+  test('the 1001 shutdown keeps backpressure: a client that does not read does not make the gateway buffer without bound', async () => {
+    // The backend is in the middle of a 1 GiB binary frame when the drain deadline comes.
+    const { gateway } = await rawGateway(
+      defer,
+      (socket, head) => {
+        socket.write(switchingFor(head));
+        const header = Buffer.from([0x82, 127, 0, 0, 0, 0, 0x40, 0, 0, 0]);
+        const chunk = Buffer.alloc(64 * 1024, 0x61);
+        socket.write(header);
+        const pump = (): void => {
+          while (!socket.destroyed && socket.write(chunk));
+          if (!socket.destroyed) socket.once('drain', pump);
+        };
+        pump();
+        socket.on('error', () => undefined);
+      },
+      { closeFrames: true },
+    );
+    let maxQueued = 0;
+    gateway.server.on('connection', (socket) => {
+      const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
+      socket.write = ((...args: unknown[]) => {
+        const flowing = write(...args);
+        maxQueued = Math.max(maxQueued, socket.writableLength);
+        return flowing;
+      }) as typeof socket.write;
+    });
+    const client = await rawConnect(gateway.port);
+    client.on('error', () => undefined);
+    client.write(handshakeRequest('/ws/'));
+    await once(gateway.tunnel, 'open');
+    client.pause();
+    await gateway.tunnel.close({ timeout: 0 });
+    assert.ok(
+      maxQueued < 8 * 1024 * 1024,
+      `the gateway queued ${maxQueued} bytes for a client that was not reading`,
+    );
+  });
+
+  test('with closeFrames, shutting down a half-closed tunnel still ends it with a 1001, not an abrupt close', async () => {
+    const frame = Buffer.concat([Buffer.from([0x82, 126, 0x10, 0]), Buffer.alloc(4096, 0x62)]);
+    const finForwarded = Promise.withResolvers<void>();
+    const { gateway } = await rawGateway(
+      defer,
+      (socket, head) => {
+        socket.write(Buffer.concat([Buffer.from(switchingFor(head)), frame]));
+        socket.on('end', () => finForwarded.resolve());
+      },
+      { closeFrames: true },
+    );
+    const client = new WebSocket(gateway.ws('/ws/'));
+    const messages: Buffer[] = [];
+    client.on('message', (data: Buffer) => messages.push(data));
+    await once(client, 'open');
+    // The client half-closes its TCP side; the gateway forwards that FIN to the backend, then drains.
+    (client as unknown as { _socket: import('node:net').Socket })._socket.end();
+    await finForwarded.promise;
+    const ended = closed(client);
+    const tunnelClosed = once(gateway.tunnel, 'close');
+    await gateway.tunnel.close({ timeout: 0 });
+    assert.equal((await ended).code, 1001);
+    assert.equal(
+      (await tunnelClosed)[1].reason,
+      'shutdown',
+      'a tunnel ended by the drain is reported as shutdown',
+    );
+    assert.equal(messages.length, 1);
+    assert.equal(messages[0]!.length, 4096);
+  });
+
+  test('proxy-nohalfclose delivers everything the backend sent before its FIN while the client keeps sending', async () => {
+    const payload = Buffer.alloc(4 * 1024 * 1024, 0x63);
+    const { gateway } = await rawGateway(
+      defer,
+      (socket) => {
+        socket.write(switching());
+        socket.end(payload);
+        socket.on('error', () => undefined);
+      },
+      { halfClose: false },
+    );
+    const client = await rawConnect(gateway.port);
+    const all = readAll(client);
+    client.write(handshakeRequest('/ws/'));
+    // Keep sending while the backend's bytes are still being flushed toward us.
+    const ticker = setInterval(() => client.writable && client.write('ping'), 1);
+    const received = await all;
+    clearInterval(ticker);
+    assert.equal(
+      received.length - received.indexOf('\r\n\r\n') - 4,
+      payload.length,
+      'bytes in flight were lost',
+    );
+  });
+
+  test('an upgrade owner whose route() throws gets the client a 500, and the process survives', async () => {
+    const { attachUpgradeOwner } = await import('@wstunnel/core');
+    const server = createServer();
+    const detach = attachUpgradeOwner(server, {
+      route() {
+        throw new Error('adapter bug');
+      },
+    });
+    const warned = once(process, 'warning');
+    const port = await listen(server);
+    defer(
+      () => detach(),
+      () => closeServer(server),
+    );
+    assert.equal(statusOf(await rawExchange(port, handshakeRequest('/ws/'))), 500);
+    assert.match(String(((await warned) as [Error])[0].message), /adapter bug/);
+  });
+});

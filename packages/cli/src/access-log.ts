@@ -24,7 +24,7 @@ export function line(
   stats: TunnelStats | undefined,
   note: string,
 ): string {
-  const request = `${info.method} ${info.url} HTTP/1.1`;
+  const request = escapeForLog(`${info.method} ${info.url} HTTP/1.1`);
   const bytes = stats === undefined ? '- -' : `${stats.bytesFromClient} ${stats.bytesToClient}`;
   const duration = stats === undefined ? Date.now() - info.startedAt : stats.durationMs;
   return `${info.remoteAddress} - - [${timestamp(info.startedAt)}] "${request}" ${status ?? '-'} ${bytes} ${duration}ms ${note} -> ${info.backend}`;
@@ -34,4 +34,11 @@ function timestamp(ms: number): string {
   const d = new Date(ms);
   const pad = (n: number): string => String(n).padStart(2, '0');
   return `${pad(d.getUTCDate())}/${MONTHS[d.getUTCMonth()]}/${d.getUTCFullYear()}:${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} +0000`;
+}
+
+/** Apache's log escaping (mod_log_config): `"` and `\\` escaped, bytes outside printable ASCII as `\\xhh`. */
+function escapeForLog(text: string): string {
+  return text.replace(/["\\]|[^\x20-\x7e]/g, (c) =>
+    c === '"' || c === '\\' ? `\\${c}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }

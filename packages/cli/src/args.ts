@@ -86,8 +86,9 @@ export function parseCommand(argv: readonly string[], version: string): Command 
   if (values.version) return { kind: 'print', text: version };
   const [host, port] = listenAddress(values.listen ?? '127.0.0.1:8080');
   if (values.pass === undefined) {
-    if (argv.length === 0) return { kind: 'demo', host, port: undefined };
-    if (argv.length === 2 && values.listen !== undefined) return { kind: 'demo', host, port };
+    const given = Object.keys(values);
+    if (given.length === 0) return { kind: 'demo', host, port: undefined };
+    if (given.length === 1 && values.listen !== undefined) return { kind: 'demo', host, port };
     throw new UsageError('at least one --pass PATH=URL is required');
   }
   const tls = {
@@ -122,11 +123,12 @@ function passRule(value: string): PrefixRule {
   return { path: value.slice(0, equals), target: value.slice(equals + 1) };
 }
 
+/** `HOST:PORT`, `[IPv6]:PORT` or `PORT`; a bare IPv6 address needs brackets, and the port is decimal digits. */
 function listenAddress(value: string): [string, number] {
-  const colon = value.lastIndexOf(':');
-  const host = colon === -1 ? '127.0.0.1' : value.slice(0, colon).replace(/^\[|\]$/g, '');
-  const port = Number(colon === -1 ? value : value.slice(colon + 1));
-  if (!Number.isInteger(port) || port < 0 || port > 65_535 || host === '') {
+  const match = /^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]+):)?(\d{1,5})$/.exec(value);
+  const host = match?.[1]?.replace(/^\[|\]$/g, '') ?? '127.0.0.1';
+  const port = Number(match?.[2]);
+  if (match === null || port > 65_535) {
     throw new UsageError(`--listen ${value}: expected HOST:PORT, for example 127.0.0.1:8080`);
   }
   return [host, port];

@@ -42,9 +42,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${command.text}\n`);
     return 0;
   }
+  // If whoever reads the log goes away (EPIPE), the gateway keeps running without its log.
+  let logging = true;
+  process.stdout.on('error', () => {
+    logging = false;
+  });
   const print = (line: string): void => {
-    process.stdout.write(`${line}\n`);
+    if (logging) process.stdout.write(`${line}\n`);
   };
+
   // Listen before starting anything, so a signal that arrives during start-up drains instead of killing.
   let onSignal!: (signal: NodeJS.Signals) => void;
   const stopSignal = new Promise<NodeJS.Signals>((resolve) => {

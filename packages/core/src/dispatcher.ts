@@ -6,6 +6,7 @@
 
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { writeErrorResponse } from './http-responses.ts';
 import { afterPendingResponse } from './pipelining.ts';
 import { serveAsPlainRequest } from './plain-request.ts';
 
@@ -50,12 +51,23 @@ function install(server: DispatchedServer): Dispatcher {
   const emit = function (this: Server, event: string | symbol, ...args: unknown[]): boolean {
     if (event === 'upgrade') {
       const req = args[0] as IncomingMessage;
-      for (const owner of owners) {
-        const handler = owner.route(req);
-        if (handler !== undefined) {
-          handler(req, args[1] as Duplex, args[2] as Buffer);
-          return true;
+      const socket = args[1] as Duplex;
+      try {
+        for (const owner of owners) {
+          const handler = owner.route(req);
+          if (handler !== undefined) {
+            handler(req, socket, args[2] as Buffer);
+            return true;
+          }
         }
+      } catch (error) {
+        // An owner's bug must not escape into Node's HTTP parser (which would crash the process).
+        process.emitWarning(
+          `wstunnel: an upgrade owner threw: ${(error as Error).message}`,
+          'WstunnelWarning',
+        );
+        writeErrorResponse(socket, 500, 'internal error while routing the upgrade');
+        return true;
       }
     }
     return originalEmit.apply(this, [event, ...args] as Parameters<Server['emit']>);

@@ -82,9 +82,11 @@ export class Splice {
     if (this.#toBackend === undefined || this.#toClient === undefined) return this.#destroy('shutdown');
     if (this.#shutdownTimer !== undefined) return;
     this.#shutdownTimer = setTimeout(() => this.#destroy('shutdown'), CLOSE_FRAME_GRACE_MS);
-    this.#reason ??= 'shutdown';
-    if (this.#toBackend.atBoundary) this.#stop(this.#p.backend, true);
-    if (this.#toClient.atBoundary) this.#stop(this.#p.client, false);
+    this.#reason = 'shutdown';
+    const { client, backend } = this.#p;
+    // A direction already half-closed by a FIN gets no frame: its sink is ended.
+    if (this.#toBackend.atBoundary || backend.writableEnded) this.#stop(backend, client, true);
+    if (this.#toClient.atBoundary || client.writableEnded) this.#stop(client, backend, false);
   }
 
   #onClientData = (chunk: Buffer): void => {
@@ -111,16 +113,16 @@ export class Splice {
     }
     if (sink.writableEnded) return;
     const upTo = cursor.advance(chunk, true);
-    if (upTo > 0) sink.write(chunk.subarray(0, upTo));
-    if (cursor.atBoundary) this.#stop(sink, masked);
+    // Until the frame in flight is complete, this direction keeps its backpressure.
+    if (upTo > 0 && !sink.write(chunk.subarray(0, upTo))) source.pause();
+    if (cursor.atBoundary) this.#stop(sink, source, masked);
   }
 
-  /** Sends a 1001 close frame to `sink` and ends it; the rest of that direction is dropped. */
-  #stop(sink: Duplex, masked: boolean): void {
-    sink.end(closeFrame(masked));
-    // Keep reading both sides so their FIN is seen; what they still send is dropped.
-    this.#p.client.resume();
-    this.#p.backend.resume();
+  /** Sends a 1001 close frame to `sink` and ends it; what `source` still sends that way is read and dropped. */
+  #stop(sink: Duplex, source: Duplex, masked: boolean): void {
+    if (!sink.writableEnded) sink.end(closeFrame(masked));
+    // Keep reading the source so its FIN is seen.
+    source.resume();
   }
 
   #resumeBackend = (): void => {
@@ -143,9 +145,16 @@ export class Splice {
     else this.#endBoth();
   };
 
-  /** Apache `proxy-nohalfclose`: the first EOF ends both directions once pending bytes are flushed. */
+  /**
+   * Apache `proxy-nohalfclose`: the first EOF ends both directions once pending bytes are flushed; bytes that
+   * arrive after it are dropped instead of being written into an ended socket.
+   */
   #endBoth(): void {
-    for (const socket of [this.#p.client, this.#p.backend]) {
+    for (const [socket, forward, forwardFrames] of [
+      [this.#p.client, this.#onClientData, this.#onClientFrames],
+      [this.#p.backend, this.#onBackendData, this.#onBackendFrames],
+    ] as const) {
+      socket.off('data', forward).off('data', forwardFrames).on('data', ignore);
       socket.once('finish', () => socket.destroy());
       socket.end();
     }
@@ -182,3 +191,5 @@ export class Splice {
     this.#p.backend.destroy();
   }
 }
+
+function ignore(): void {}
