@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseCommand, UsageError } from '@wstunnel/cli';
 import { startEchoBackend } from './helpers/backends.ts';
-import { openClient, roundTrip } from './helpers/gateway.ts';
+import { closed, openClient, roundTrip } from './helpers/gateway.ts';
 
 const bin = fileURLToPath(new URL('../packages/cli/src/bin.ts', import.meta.url));
 
@@ -97,6 +97,26 @@ describe('wstunnel command', () => {
     const [, fromClient, toClient] = / 101 (\d+) (\d+) /.exec(line)!;
     assert.ok(Number(fromClient) >= 100 && Number(toClient) >= 100, line);
     cli.child.kill('SIGINT');
+    assert.equal(await cli.exited, 0);
+    await backend.close();
+  });
+
+  test('the gateway keeps serving when whoever reads its log goes away (EPIPE on stdout)', async () => {
+    const backend = await startEchoBackend();
+    const cli = runCli(['--listen', '127.0.0.1:0', '--pass', `/ws/=${backend.origin}/`]);
+    children.push(cli.child);
+    const base = /http:\/\/(\S+)/.exec(await cli.waitFor(/^wstunnel listening on /))![1]!;
+    cli.child.stdout.destroy();
+    for (let i = 0; i < 3; i++) {
+      const client = await openClient(`ws://${base}/ws/`);
+      assert.equal(
+        (await roundTrip(client, `after the log went away ${i}`)).data.toString(),
+        `after the log went away ${i}`,
+      );
+      client.close(1000);
+      await closed(client);
+    }
+    cli.child.kill('SIGTERM');
     assert.equal(await cli.exited, 0);
     await backend.close();
   });

@@ -81,14 +81,43 @@ function install(server: DispatchedServer): Dispatcher {
   };
   server.emit = emit;
   server.on('upgrade', unclaimed);
+  const restoreDecision = decideUpgradesEarly(server, owners);
   const dispatcher: Dispatcher = {
     owners,
     uninstall() {
       if (server.emit === emit) server.emit = originalEmit;
       server.off('upgrade', unclaimed);
+      restoreDecision();
       if (server[kDispatcher] === dispatcher) delete server[kDispatcher];
     },
   };
   server[kDispatcher] = dispatcher;
   return dispatcher;
+}
+
+type UpgradeDecision = (this: Server, req: IncomingMessage) => boolean;
+
+/**
+ * Where Node offers `shouldUpgradeCallback` (22.21+, 24.9+), an upgrade no owner claims and no other listener wants
+ * stays an ordinary request, body and keep-alive included (RFC 9110 7.8 lets a server ignore Upgrade). Elsewhere
+ * the 'upgrade' listener above serves it through the plain-request bridge. Returns the function that restores it.
+ */
+function decideUpgradesEarly(server: Server, owners: readonly UpgradeOwner[]): () => void {
+  const target = server as Server & { shouldUpgradeCallback?: UpgradeDecision };
+  const original = target.shouldUpgradeCallback;
+  if (typeof original !== 'function') return () => undefined;
+  const decide: UpgradeDecision = function (req) {
+    try {
+      if (owners.some((owner) => owner.route(req) !== undefined)) return true;
+    } catch {
+      return true; // emit() answers it 500 and reports the owner's error
+    }
+    // No request handler, or a target no handler can route (absolute-form): the bridge answers 404 or 400.
+    if (this.listenerCount('request') === 0 || !req.url?.startsWith('/')) return true;
+    return this.listenerCount('upgrade') > 1 && original.call(this, req);
+  };
+  target.shouldUpgradeCallback = decide;
+  return () => {
+    if (target.shouldUpgradeCallback === decide) target.shouldUpgradeCallback = original;
+  };
 }
