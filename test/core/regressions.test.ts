@@ -507,3 +507,26 @@ describe('upgrades nobody tunnels stay ordinary requests', () => {
     assert.match(response, /app got a=1&b=2/);
   });
 });
+
+describe('regressions found in the last review', () => {
+  test('after detach, a shouldUpgradeCallback that someone wrapped over ours no longer hides upgrades from other listeners', async () => {
+    const server = createServer((_req, res) => res.end('request path'));
+    const tunnel = createWstunnel({ rules: [{ path: '/ws/', target: 'ws://127.0.0.1:9/' }] });
+    const detach = tunnel.attach(server);
+    const target = server as typeof server & { shouldUpgradeCallback: (req: unknown) => boolean };
+    const ours = target.shouldUpgradeCallback;
+    target.shouldUpgradeCallback = function (req) {
+      return ours.call(this, req);
+    };
+    detach();
+    server.on('upgrade', (_req, socket) =>
+      socket.end('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n'),
+    );
+    const port = await listen(server);
+    defer(
+      () => tunnel.close(),
+      () => closeServer(server),
+    );
+    assert.equal(statusOf(await rawExchange(port, handshakeRequest('/other'))), 101);
+  });
+});

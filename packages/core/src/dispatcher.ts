@@ -106,7 +106,10 @@ function decideUpgradesEarly(server: Server, owners: readonly UpgradeOwner[]): (
   const target = server as Server & { shouldUpgradeCallback?: UpgradeDecision };
   const original = target.shouldUpgradeCallback;
   if (typeof original !== 'function') return () => undefined;
+  // Code that wraps the callback after us keeps calling `decide` after detach: it must then step aside.
+  let active = true;
   const decide: UpgradeDecision = function (req) {
+    if (!active) return original.call(this, req);
     try {
       if (owners.some((owner) => owner.route(req) !== undefined)) return true;
     } catch {
@@ -118,6 +121,7 @@ function decideUpgradesEarly(server: Server, owners: readonly UpgradeOwner[]): (
   };
   target.shouldUpgradeCallback = decide;
   return () => {
+    active = false;
     if (target.shouldUpgradeCallback === decide) target.shouldUpgradeCallback = original;
   };
 }
