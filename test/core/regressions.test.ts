@@ -312,7 +312,7 @@ describe('regressions found in the second review', () => {
     );
     const response = await rawExchange(
       port,
-      'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n',
+      'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: h2c\r\n\r\n',
     );
     const first = response.indexOf('page for /a');
     const second = response.indexOf('page for /b');
@@ -362,7 +362,10 @@ describe('regressions found in the second review', () => {
       () => tunnel.close(),
       () => closeServer(server),
     );
-    await rawExchange(port, 'GET /page HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n');
+    await rawExchange(
+      port,
+      'GET /page HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: h2c\r\n\r\n',
+    );
     await bothClosed.promise;
     assert.deepEqual(events.sort(), ['req close', 'res close']);
   });

@@ -34,13 +34,19 @@ export async function rawConnect(port: number): Promise<Socket> {
   return socket;
 }
 
-/** Resolves with everything the socket receives until the peer ends or closes it (or the socket errors). */
+/**
+ * Resolves with everything the socket receives until the peer ends or closes it (or the socket errors). Like a real
+ * client, it then ends its own side too, so a server doing a lingering close can finish at once.
+ */
 export function readAll(socket: Socket): Promise<Buffer> {
   const chunks: Buffer[] = [];
   socket.on('data', (chunk: Buffer) => chunks.push(chunk));
   socket.on('error', () => undefined);
   return new Promise((resolve) => {
-    const done = (): void => resolve(Buffer.concat(chunks));
+    const done = (): void => {
+      if (!socket.destroyed && !socket.writableEnded) socket.end();
+      resolve(Buffer.concat(chunks));
+    };
     socket.once('end', done);
     socket.once('close', done);
   });

@@ -40,11 +40,17 @@ export function closeAfter(socket: Duplex, data: string | Buffer): void {
     socket.destroy();
   };
   const linger = setTimeout(destroy, ERROR_RESPONSE_LINGER_MS).unref();
-  socket.once('finish', destroy);
   socket.once('error', destroy);
   socket.once('close', () => clearTimeout(linger));
+  // A lingering close (Apache's lingering_close): after our FIN, read and drop what the peer still sends until its own
+  // FIN closes the socket. Closing at once would answer those bytes with a RST, and a RST makes the peer's kernel
+  // discard the response it has not read yet.
+  socket.on('data', ignore);
+  socket.resume();
   socket.end(data);
 }
+
+function ignore(): void {}
 
 /** How a relayed head treats the fields whose values wstunnel decides itself. */
 interface FieldPolicy {

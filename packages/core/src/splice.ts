@@ -11,6 +11,8 @@ import type { Target } from './target.ts';
 
 /** How long peers get to answer injected close frames before their sockets are destroyed. */
 const CLOSE_FRAME_GRACE_MS = 1_000;
+/** After `proxy-nohalfclose` ended both sides, how long a peer still sending gets before its socket is destroyed. */
+const NO_HALF_CLOSE_LINGER_MS = 2_000;
 /** How long one side may take to flush a forwarded half-close after the other side closed, when no idle timeout bounds it. */
 const HALF_CLOSED_LINGER_MS = 30_000;
 
@@ -155,7 +157,9 @@ export class Splice {
       [this.#p.backend, this.#onBackendData, this.#onBackendFrames],
     ] as const) {
       socket.off('data', forward).off('data', forwardFrames).on('data', ignore);
-      socket.once('finish', () => socket.destroy());
+      // Lingering close: closing at once would answer bytes still arriving with a RST that loses what is in flight.
+      socket.once('finish', () => setTimeout(() => socket.destroy(), NO_HALF_CLOSE_LINGER_MS).unref());
+      socket.resume();
       socket.end();
     }
   }
