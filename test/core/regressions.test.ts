@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { createWstunnel, type TunnelError, WstunnelConfigError } from '@wstunnel/core';
 import { WebSocket } from 'ws';
 import { startRawBackend, switching, switchingFor } from '../helpers/backends.ts';
-import { cleanupAfterEach, rawGateway } from '../helpers/cleanup.ts';
+import { cleanupAfterEach, listenAttached, rawGateway } from '../helpers/cleanup.ts';
 import { closed } from '../helpers/gateway.ts';
 import {
   closeServer,
@@ -111,12 +111,7 @@ describe('regressions found in review', () => {
       if (!tunnel.handleRequest(req, res)) res.end(`app page for ${req.url}`);
     });
     const tunnel = createWstunnel({ rules: [{ path: '/ws/', target: 'ws://127.0.0.1:9/' }] });
-    tunnel.attach(server);
-    const port = await listen(server);
-    defer(
-      () => tunnel.close(),
-      () => closeServer(server),
-    );
+    const port = await listenAttached(defer, tunnel, server);
     const response = await rawExchange(
       port,
       'GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n',
@@ -304,12 +299,7 @@ describe('regressions found in the second review', () => {
     const server = createServer((req, res) => {
       res.end(`page for ${req.url}`);
     });
-    tunnel.attach(server);
-    const port = await listen(server);
-    defer(
-      () => tunnel.close(),
-      () => closeServer(server),
-    );
+    const port = await listenAttached(defer, tunnel, server);
     const response = await rawExchange(
       port,
       'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: h2c\r\n\r\n',
@@ -356,12 +346,7 @@ describe('regressions found in the second review', () => {
       });
       res.end('page');
     });
-    tunnel.attach(server);
-    const port = await listen(server);
-    defer(
-      () => tunnel.close(),
-      () => closeServer(server),
-    );
+    const port = await listenAttached(defer, tunnel, server);
     await rawExchange(
       port,
       'GET /page HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: h2c\r\n\r\n',
@@ -496,12 +481,7 @@ describe('upgrades nobody tunnels stay ordinary requests', () => {
       });
       req.on('end', () => res.writeHead(200, { Connection: 'close' }).end(`app got ${body}`));
     });
-    tunnel.attach(server);
-    const port = await listen(server);
-    defer(
-      () => tunnel.close(),
-      () => closeServer(server),
-    );
+    const port = await listenAttached(defer, tunnel, server);
     const response = await rawExchange(
       port,
       'POST /form HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\nContent-Length: 7\r\n\r\na=1&b=2',

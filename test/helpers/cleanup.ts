@@ -1,7 +1,8 @@
 /** Why: most tests start servers they must close even when an assertion fails; one afterEach per file closes them all. */
 
+import type { Server } from 'node:http';
 import { afterEach } from 'node:test';
-import type { TargetOptions } from '@wstunnel/core';
+import type { TargetOptions, Wstunnel } from '@wstunnel/core';
 import {
   type EchoBackend,
   type RawBackend,
@@ -10,6 +11,7 @@ import {
   startRawBackend,
 } from './backends.ts';
 import { startTestGateway, type TestGateway } from './gateway.ts';
+import { closeServer, listen } from './net.ts';
 
 /** Something to close after the current test. */
 export type Cleanup = () => Promise<void> | void;
@@ -58,4 +60,19 @@ export async function echoGateway(
     () => backend.close(),
   );
   return { backend, gateway };
+}
+
+/** Attaches `tunnel` to `server`, listens on a free loopback port, and closes both after the test. */
+export async function listenAttached(
+  defer: (...cleanups: Cleanup[]) => void,
+  tunnel: Wstunnel,
+  server: Server,
+): Promise<number> {
+  tunnel.attach(server);
+  const port = await listen(server);
+  defer(
+    () => tunnel.close(),
+    () => closeServer(server),
+  );
+  return port;
 }
