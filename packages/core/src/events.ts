@@ -50,8 +50,10 @@ export type TunnelOutcome =
   | { readonly kind: 'open'; readonly info: TunnelInfo; readonly closed: Promise<TunnelStats> }
   /** The backend answered with another status; that response was relayed and the connection closed. */
   | { readonly kind: 'refused'; readonly info: TunnelInfo; readonly status: number }
-  /** wstunnel answered itself (400, 404, 426, 502, 503, 504) or the client left; see `error.status`. */
-  | { readonly kind: 'failed'; readonly error: TunnelError };
+  /** wstunnel answered itself (400, 404, 502, 503, 504) or the client left; see `error.status`. */
+  | { readonly kind: 'failed'; readonly error: TunnelError }
+  /** The rule does not tunnel this protocol, so the request was proxied as plain HTTP with `Upgrade` removed. */
+  | { readonly kind: 'proxied'; readonly info: TunnelInfo };
 
 /** Events of a {@link Wstunnel}, for `on()`; none of them is `error`, so an unobserved failure never throws. */
 export interface WstunnelEvents {

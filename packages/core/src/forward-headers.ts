@@ -64,3 +64,22 @@ export function buildBackendRequest(
 function join(list: string, value: string): string {
   return list === '' ? value : `${list}, ${value}`;
 }
+
+/**
+ * The `X-Forwarded-*` fields for a plain request proxied to `target`: the client's values are replaced unless
+ * `trustForwarded`, then ours are appended (Apache adds them after the hop-by-hop cleanup, CVE-2022-31813).
+ */
+export function forwardedFor(req: IncomingMessage, target: Target): Record<string, string> {
+  const trusted = (name: string): string => {
+    const value = req.headers[name];
+    return target.trustForwarded && typeof value === 'string' ? value : '';
+  };
+  const encrypted = (req.socket as Partial<{ encrypted: boolean }>).encrypted === true;
+  const fields: Record<string, string> = {
+    'x-forwarded-for': join(trusted('x-forwarded-for'), req.socket.remoteAddress ?? ''),
+    'x-forwarded-proto': join(trusted('x-forwarded-proto'), encrypted ? 'https' : 'http'),
+  };
+  const host = req.headers.host ?? '';
+  if (host !== '') fields['x-forwarded-host'] = join(trusted('x-forwarded-host'), host);
+  return fields;
+}

@@ -16,14 +16,20 @@ import {
 } from './events.ts';
 import { buildBackendRequest } from './forward-headers.ts';
 import { Handshake, type HandshakeResult } from './handshake.ts';
-import { switchingProtocolsHead, writeErrorResponse, writeUpgradeRequired } from './http-responses.ts';
+import { HttpForwarder } from './http-forward.ts';
+import { switchingProtocolsHead, writeErrorResponse, writeErrorToResponse } from './http-responses.ts';
 import type { WstunnelOptions } from './options.ts';
 import { afterPendingResponse } from './pipelining.ts';
+import { respondOnSocket } from './plain-request.ts';
 import { headerValues } from './response-head.ts';
-import { type RuleMatch, RuleTable } from './rules.ts';
+import { type RouteDecision, RuleTable } from './rules.ts';
 import { Splice } from './splice.ts';
 import type { Target } from './target.ts';
-import { checkUpgradeRequest, unsafeBackendPath } from './upgrade-request.ts';
+
+/** A decision to tunnel, as {@link RuleTable.route} returns it. */
+export type TunnelDecision = Extract<RouteDecision, { kind: 'tunnel' }>;
+/** A decision to proxy as plain HTTP, as {@link RuleTable.route} returns it. */
+export type HttpDecision = Extract<RouteDecision, { kind: 'http' }>;
 
 /** Default grace period of {@link Wstunnel.close} before open tunnels are ended. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
@@ -42,7 +48,11 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
   readonly #handshakes = new Set<Handshake>();
   readonly #tunnels = new Set<Splice>();
   readonly #perTarget = new Map<Target, number>();
+  readonly #forwarders = new Map<Target, HttpForwarder>();
+  /** The dispatcher asks twice per upgrade (before Node commits to it, then with the socket): route once. */
+  readonly #decisions = new WeakMap<IncomingMessage, RouteDecision>();
   readonly #detach = new Set<() => void>();
+  #requests = 0;
   #closing: Promise<void> | undefined;
   #drained: (() => void) | undefined;
 
@@ -55,9 +65,9 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     this.#closeFrames = closeFrames ?? false;
   }
 
-  /** Handshakes in progress (including refusals still being relayed) plus open tunnels; 0 when all is closed. */
+  /** Handshakes in progress (including refusals still being relayed), open tunnels and plain requests in flight. */
   get size(): number {
-    return this.#handshakes.size + this.#tunnels.size;
+    return this.#handshakes.size + this.#tunnels.size + this.#requests;
   }
 
   /** Open tunnels (after the 101). */
@@ -71,10 +81,10 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
   }
 
   /**
-   * Routes one upgrade (what a node:http `'upgrade'` listener receives) by the rule table and tunnels it.
-   * From this call on the socket belongs to wstunnel. `path` is the request-target to route and forward
-   * (default `req.url`; adapters pass a mount-relative path). Never rejects: failures are answered on the socket
-   * and reported in the outcome.
+   * Routes one upgrade (what a node:http `'upgrade'` listener receives) by the rule table: tunnels it, proxies it as
+   * plain HTTP when its rule does not tunnel that protocol, or answers 400/404. `path` is the request-target to route
+   * (default `req.url`; adapters pass a mount-relative one). From this call on the socket belongs to wstunnel. Never
+   * rejects: failures are answered on the socket and reported in the outcome.
    */
   handleUpgrade(
     req: IncomingMessage,
@@ -82,18 +92,28 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     head: Buffer,
     path: string = req.url ?? '',
   ): Promise<TunnelOutcome> {
-    const match = this.rules.match(path);
-    if (match === undefined)
+    const decision = this.rules.route(req, path);
+    if (decision.kind === 'tunnel') return this.tunnel(req, socket, head, decision);
+    if (decision.kind === 'reject')
+      return this.#refuse(req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', decision.status, decision.reason);
+    if (decision.kind === 'pass')
       return this.#refuse(req, socket, 'ERR_WSTUNNEL_NO_ROUTE', 404, 'no route for this upgrade');
-    return this.tunnel(req, socket, head, match);
+    respondOnSocket(req, socket, (res) => this.proxyHttp(req, res, decision));
+    const backend = `${decision.target.httpOrigin}${decision.backendPath}`;
+    return Promise.resolve({ kind: 'proxied', info: requestInfo(req, backend, '-') });
   }
 
   /** Tunnels an upgrade whose rule was already matched (adapters and dispatchers call this). */
-  tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, match: RuleMatch): Promise<TunnelOutcome> {
-    return afterPendingResponse(socket, () => this.#tunnel(req, socket, head, match));
+  tunnel(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    decision: TunnelDecision,
+  ): Promise<TunnelOutcome> {
+    return afterPendingResponse(socket, () => this.#tunnel(req, socket, head, decision));
   }
 
-  #tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, match: RuleMatch): Promise<TunnelOutcome> {
+  #tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, match: TunnelDecision): Promise<TunnelOutcome> {
     if (socket.destroyed || !socket.readable || !socket.writable) {
       // A socket that already closed would never emit 'close' again: dialling for it would leak the backend side.
       socket.destroy();
@@ -103,25 +123,17 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     }
     if (this.#closing !== undefined)
       return this.#refuse(req, socket, 'ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down');
-    const target = match.rule.target;
-    const check = checkUpgradeRequest(req, target.upgrade);
-    if (check.kind === 'malformed')
-      return this.#refuse(req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, check.reason);
-    if (check.kind === 'plain') {
-      return this.#refuse(req, socket, 'ERR_WSTUNNEL_UPGRADE_REQUIRED', 426, check.reason, target.upgrade);
-    }
-    const unsafe = unsafeBackendPath(match.backendPath);
-    if (unsafe !== undefined) return this.#refuse(req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, unsafe);
+    const { target, token } = match;
     const active = this.#perTarget.get(target) ?? 0;
     if (active >= target.max)
       return this.#refuse(req, socket, 'ERR_WSTUNNEL_OVERLOADED', 503, 'too many tunnels to this backend');
     const info = requestInfo(
       req,
       `${target.url.slice(0, target.url.indexOf(':'))}://${target.hostHeader}${match.backendPath}`,
-      check.token,
+      token,
     );
     const encrypted = (req.socket as Partial<{ encrypted: boolean }>).encrypted === true;
-    const requestHead = buildBackendRequest(req, match.backendPath, target, check.token, {
+    const requestHead = buildBackendRequest(req, match.backendPath, target, token, {
       remoteAddress: info.remoteAddress,
       encrypted,
     });
@@ -140,10 +152,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
         },
       };
       try {
-        handshake = new Handshake(
-          { client: socket, head, requestHead, target, token: check.token },
-          callbacks,
-        );
+        handshake = new Handshake({ client: socket, head, requestHead, target, token }, callbacks);
         this.#handshakes.add(handshake);
       } catch (error) {
         // Dialling threw synchronously (an option Node rejects only at connect time): answer, never crash.
@@ -157,14 +166,36 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
   }
 
   /**
-   * Answers a plain (non-upgrade) HTTP request that matches a rule with 426 Upgrade Required. Returns `false`
-   * when no rule matches, so the caller can continue (next middleware, 404).
+   * Routes a plain HTTP request by the rule table and proxies it when a rule takes it (through
+   * http-proxy-middleware), or answers 400 for a path that cannot be routed. Returns `false` when no rule applies
+   * (or an exclusion matched), so the caller can continue (next middleware, 404). `path` as for `handleUpgrade`.
    */
-  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
-    const match = this.rules.match(req.url ?? '');
-    if (match === undefined) return false;
-    writeUpgradeRequired(res, match.rule.target.upgrade);
+  handleRequest(req: IncomingMessage, res: ServerResponse, path: string = req.url ?? ''): boolean {
+    const decision = this.#decisions.get(req) ?? this.rules.route(req, path);
+    if (decision.kind === 'pass') return false;
+    if (decision.kind === 'reject') writeErrorToResponse(res, decision.status, decision.reason);
+    // A 'tunnel' decision reaches here only when the server did not hand the upgrade over: RFC 9110 7.8 lets it be served.
+    else this.proxyHttp(req, res, { ...decision, kind: 'http' });
     return true;
+  }
+
+  /** Proxies a plain request whose rule was already matched (adapters call this); 503 beyond the target's `max`. */
+  proxyHttp(req: IncomingMessage, res: ServerResponse, decision: HttpDecision): void {
+    const { target } = decision;
+    if (this.#closing !== undefined) return writeErrorToResponse(res, 503, 'the gateway is shutting down');
+    const active = this.#perTarget.get(target) ?? 0;
+    if (active >= target.max) return writeErrorToResponse(res, 503, 'too many connections to this backend');
+    let forwarder = this.#forwarders.get(target);
+    if (forwarder === undefined) {
+      forwarder = new HttpForwarder(target);
+      this.#forwarders.set(target, forwarder);
+    }
+    this.#perTarget.set(target, active + 1);
+    this.#requests++;
+    forwarder.forward(req, res, decision.backendPath, () => {
+      this.#requests--;
+      this.#release(target);
+    });
   }
 
   /**
@@ -210,12 +241,24 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     }
     for (const detach of this.#detach) detach();
     this.#detach.clear();
+    for (const forwarder of this.#forwarders.values()) forwarder.close();
   }
 
   #route(req: IncomingMessage): UpgradeHandler | undefined {
-    const match = this.rules.match(req.url ?? '');
-    if (match === undefined) return undefined;
-    return (request, socket, head) => void this.tunnel(request, socket, head, match);
+    let decision = this.#decisions.get(req);
+    if (decision === undefined) {
+      decision = this.rules.route(req);
+      this.#decisions.set(req, decision);
+    }
+    // Upgrades a rule proxies as plain HTTP stay ordinary requests; the server's request handler serves them.
+    if (decision.kind === 'pass' || decision.kind === 'http') return undefined;
+    if (decision.kind === 'reject') {
+      const { status, reason } = decision;
+      return (request, socket) =>
+        void this.#refuse(request, socket, 'ERR_WSTUNNEL_BAD_REQUEST', status, reason);
+    }
+    const tunnel = decision;
+    return (request, socket, head) => void this.tunnel(request, socket, head, tunnel);
   }
 
   #decided(
@@ -275,9 +318,8 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     code: TunnelErrorCode,
     status: number,
     message: string,
-    upgrade?: readonly string[] | '*',
   ): Promise<TunnelOutcome> {
-    writeErrorResponse(socket, status, message, upgrade);
+    writeErrorResponse(socket, status, message);
     return Promise.resolve(
       this.#failed(new TunnelError(code, status, message), requestInfo(req, '-', req.headers.upgrade ?? '-')),
     );
