@@ -485,6 +485,20 @@ describe('shadowed rules are reported at configuration time', () => {
         { path: '/ws/', target: 'ws://b/' },
       ],
     ],
+    [
+      'a ProxyPassMatch after ProxyPass / (the documentation says: WebSocket URLs first)',
+      [
+        { path: '/', target: 'http://a/' },
+        { match: '^/(myApp/ws)$', target: 'ws://a/$1' },
+      ],
+    ],
+    [
+      'a rewrite rule after a catch-all ws:// prefix',
+      [
+        { path: '//', target: 'ws://a//' },
+        { rewrite: '^/(.*)$', target: 'ws://b/$1' },
+      ],
+    ],
   ];
   for (const [name, rules] of shadowed) {
     test(name, () => {
@@ -495,6 +509,15 @@ describe('shadowed rules are reported at configuration time', () => {
       );
     });
   }
+  test('a regex rule after a WebSocket-only catch-all can still take plain requests', () => {
+    assert.doesNotThrow(
+      () =>
+        new RuleTable([
+          { path: '/', target: 'ws://a/', fallbackToHttp: false },
+          { match: '^/x', target: 'http://a/' },
+        ]),
+    );
+  });
   test('a WebSocket-only rule before an http:// rule on the same path is fine (recipe 2 in prefix form)', () => {
     assert.doesNotThrow(
       () =>

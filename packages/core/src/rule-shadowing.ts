@@ -26,24 +26,30 @@ export function prefixLength(path: string, prefix: string): number {
 }
 
 /**
- * Throws when a prefix rule can never match because an earlier prefix or exclusion takes every request it would.
- * An earlier WebSocket-only rule (fallback off) lets plain requests through, so it shadows only a rule that is
- * WebSocket-only too and tunnels no token it does not. Regex and rewrite rules are not analysed.
+ * Throws when a rule can never match because an earlier prefix or exclusion takes every request it would: a prefix
+ * under an earlier prefix, or any rule after a `/` prefix (the classic "ProxyPass / first" mistake). An earlier
+ * WebSocket-only rule (fallback off) lets plain requests through, so it shadows only a prefix rule that is
+ * WebSocket-only too and tunnels no token it does not. Whether two regular expressions overlap is not analysed.
  */
 export function checkRuleShadowing(rules: readonly CompiledRule[]): void {
   for (const later of rules) {
-    if (later.kind !== 'prefix' && !(later.kind === 'exclude' && later.path !== undefined)) continue;
-    const path = later.path!;
+    const path = prefixOf(later);
     for (const earlier of rules) {
       if (earlier.index >= later.index) break;
-      if (earlier.kind !== 'prefix' && !(earlier.kind === 'exclude' && earlier.path !== undefined)) continue;
-      if (prefixLength(path, earlier.path!) < 0 || !takesAll(earlier, later)) continue;
+      const earlierPath = prefixOf(earlier);
+      if (earlierPath === undefined) continue;
+      const covers = path === undefined ? /^\/+$/.test(earlierPath) : prefixLength(path, earlierPath) >= 0;
+      if (!covers || !takesAll(earlier, later)) continue;
       configError(
         'ERR_WSTUNNEL_INVALID_RULE',
-        `rule #${later.index + 1}: path "${path}" can never match, rule #${earlier.index + 1} ("${earlier.path}") comes first and takes every request it would`,
+        `rule #${later.index + 1}: ${path === undefined ? 'this rule' : `path "${path}"`} can never match, rule #${earlier.index + 1} ("${earlierPath}") comes first and takes every request it would`,
       );
     }
   }
+}
+
+function prefixOf(rule: CompiledRule): string | undefined {
+  return rule.kind === 'prefix' || rule.kind === 'exclude' ? rule.path : undefined;
 }
 
 function takesAll(earlier: CompiledRule, later: CompiledRule): boolean {
