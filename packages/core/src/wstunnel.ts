@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import { attachUpgradeOwner, type UpgradeHandler } from './dispatcher.ts';
 import { configError, TunnelError, type TunnelErrorCode } from './errors.ts';
 import {
-  channels,
+  publish,
   requestInfo,
   type TunnelInfo,
   type TunnelOutcome,
@@ -17,13 +17,13 @@ import {
 import { buildBackendRequest } from './forward-headers.ts';
 import { Handshake, type HandshakeResult } from './handshake.ts';
 import { HttpForwarder } from './http-forward.ts';
-import { switchingProtocolsHead, writeErrorResponse, writeErrorToResponse } from './http-responses.ts';
+import { writeErrorResponse, writeErrorToResponse } from './http-responses.ts';
 import type { WstunnelOptions } from './options.ts';
 import { afterPendingResponse } from './pipelining.ts';
 import { respondOnSocket } from './plain-request.ts';
-import { headerValues } from './response-head.ts';
 import { type RouteDecision, RuleTable } from './rules.ts';
-import { Splice } from './splice.ts';
+import type { Splice } from './splice.ts';
+import { switchProtocols } from './switch-protocols.ts';
 import type { Target } from './target.ts';
 
 /** A decision to tunnel, as {@link RuleTable.route} returns it. */
@@ -173,7 +173,8 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
   handleRequest(req: IncomingMessage, res: ServerResponse, path: string = req.url ?? ''): boolean {
     const decision = this.#decisions.get(req) ?? this.rules.route(req, path);
     if (decision.kind === 'pass') return false;
-    if (decision.kind === 'reject') writeErrorToResponse(res, decision.status, decision.reason);
+    if (decision.kind === 'reject')
+      this.#refuseRequest(req, res, 'ERR_WSTUNNEL_BAD_REQUEST', decision.status, decision.reason);
     // A 'tunnel' decision reaches here only when the server did not hand the upgrade over: RFC 9110 7.8 lets it be served.
     else this.proxyHttp(req, res, { ...decision, kind: 'http' });
     return true;
@@ -182,9 +183,17 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
   /** Proxies a plain request whose rule was already matched (adapters call this); 503 beyond the target's `max`. */
   proxyHttp(req: IncomingMessage, res: ServerResponse, decision: HttpDecision): void {
     const { target } = decision;
-    if (this.#closing !== undefined) return writeErrorToResponse(res, 503, 'the gateway is shutting down');
+    if (this.#closing !== undefined)
+      return this.#refuseRequest(req, res, 'ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down');
     const active = this.#perTarget.get(target) ?? 0;
-    if (active >= target.max) return writeErrorToResponse(res, 503, 'too many connections to this backend');
+    if (active >= target.max)
+      return this.#refuseRequest(
+        req,
+        res,
+        'ERR_WSTUNNEL_OVERLOADED',
+        503,
+        'too many connections to this backend',
+      );
     let forwarder = this.#forwarders.get(target);
     if (forwarder === undefined) {
       forwarder = new HttpForwarder(target);
@@ -192,9 +201,11 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     }
     this.#perTarget.set(target, active + 1);
     this.#requests++;
-    forwarder.forward(req, res, decision.backendPath, () => {
+    const info = requestInfo(req, `${target.httpOrigin}${decision.backendPath}`, '-');
+    forwarder.forward(req, res, decision.backendPath, (result) => {
       this.#requests--;
       this.#release(target);
+      this.#report('proxied', info, result);
     });
   }
 
@@ -270,40 +281,30 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
   ): TunnelOutcome {
     if (result.kind === 'failed') return this.#failed(result.error, info);
     if (result.kind === 'refused') {
-      this.emit('refused', info, result.status);
-      if (channels.refused.hasSubscribers) channels.refused.publish({ info, status: result.status });
+      this.#report('refused', info, result.status);
       return { kind: 'refused', info, status: result.status };
     }
-    // Validated equal to the token asked for, case aside; the client sees the backend's own spelling, as Apache relays.
-    const upgrade = headerValues(result.response, 'upgrade')[0]!;
-    socket.write(switchingProtocolsHead(result.response, upgrade), 'latin1');
     let reportClosed!: (stats: TunnelStats) => void;
     const closed = new Promise<TunnelStats>((resolve) => {
       reportClosed = resolve;
     });
     // The handshake's `done` releases its slot right after this returns; the tunnel takes one of its own.
     this.#perTarget.set(target, (this.#perTarget.get(target) ?? 0) + 1);
-    const tunnel = new Splice({
+    const tunnel = switchProtocols(result, {
       client: socket,
-      backend: result.backend,
       target,
-      closeFrames: this.#closeFrames && info.protocol.toLowerCase() === 'websocket',
-      rest: result.rest,
-      early: result.early,
-      startedAt: info.startedAt,
+      info,
+      closeFrames: this.#closeFrames,
       clientReadBase: readBase,
-      clientWriteBase: (socket as Partial<Socket>).bytesWritten ?? 0,
       onClosed: (stats) => {
         this.#tunnels.delete(tunnel);
         this.#release(target);
-        this.emit('close', info, stats);
-        if (channels.close.hasSubscribers) channels.close.publish({ info, stats });
+        this.#report('close', info, stats);
         reportClosed(stats);
       },
     });
     this.#tunnels.add(tunnel);
-    this.emit('open', info);
-    if (channels.open.hasSubscribers) channels.open.publish({ info });
+    this.#report('open', info);
     return { kind: 'open', info, closed };
   }
 
@@ -325,10 +326,26 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     );
   }
 
+  #refuseRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    code: TunnelErrorCode,
+    status: number,
+    message: string,
+  ): void {
+    writeErrorToResponse(res, status, message);
+    this.#failed(new TunnelError(code, status, message), requestInfo(req, '-', '-'));
+  }
+
   #failed(error: TunnelError, info: TunnelInfo | undefined): TunnelOutcome {
-    this.emit('failed', error, info);
-    if (channels.failed.hasSubscribers) channels.failed.publish({ error, info });
+    this.#report('failed', error, info);
     return { kind: 'failed', error };
+  }
+
+  /** Emits the event and publishes it on its diagnostics channel. */
+  #report<E extends keyof WstunnelEvents>(event: E, ...args: WstunnelEvents[E]): void {
+    (this.emit as (name: E, ...values: WstunnelEvents[E]) => boolean)(event, ...args);
+    publish(event, args);
   }
 }
 
