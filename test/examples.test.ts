@@ -54,7 +54,7 @@ test('examples/apache-site: wstunnel --config runs the three documentation recip
   const origin = /listening on (http:\/\/\S+)/.exec(listening)?.[1];
   assert.ok(origin, listening);
   for (const path of ['/ws2/anything', '/live/feed', '/myApp/ws']) {
-    const client = new WebSocket(`${origin.replace('http', 'ws')}${path}`);
+    const client: WebSocket = new WebSocket(`${origin.replace('http', 'ws')}${path}`);
     // The greeting can arrive in the same read as the 101: listen before the socket opens.
     const [greeting] = (await once(client, 'message')) as [Buffer];
     const expected = path.startsWith('/ws2/') ? path.slice(4) : path;
