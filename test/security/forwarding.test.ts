@@ -1,17 +1,21 @@
 /**
- * What the backend receives: request line with the mapped path byte for byte, Host first, the client's
- * end-to-end headers in order and unchanged (obs-text included), then the gateway's X-Forwarded-* (client values
- * replaced unless trustForwarded), then Connection/Upgrade. And what comes back: header bytes unchanged.
+ * What the backend receives: request line with the mapped path normalised (unreserved escapes decoded, the others
+ * upper-cased, as Apache forwards them) and the query byte for byte, Host first, the client's end-to-end headers in
+ * order and unchanged (obs-text included), then the gateway's X-Forwarded-* (client values replaced unless
+ * trustForwarded), then Connection/Upgrade; plain proxied requests get the same path and X-Forwarded-* treatment.
+ * And what comes back: header bytes unchanged.
  */
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { openClient, roundTrip } from '../helpers/gateway.ts';
 import {
+  acceptAnything,
   answerThrough,
   Fixture,
   forwardThrough,
   parseResponse,
+  proxyPlain,
   rawRequest,
   requestHeaderPairs,
   SAMPLE_KEY,
@@ -25,6 +29,24 @@ import {
 const opts = { timeout: TEST_TIMEOUT_MS };
 
 const fx = Fixture.perTest();
+
+/**
+ * Request-targets and what the backend must get for them under `/ws/` -> `/base/`: escapes of unreserved characters
+ * decoded, other escapes kept and upper-cased (RFC 3986 6.2.2, as Apache does), `%2F` kept, no double decoding;
+ * the query untouched, whatever it holds.
+ */
+const PATH_CASES: readonly (readonly [string, string])[] = [
+  ['/ws/a//b?x=%41', '/base/a//b?x=%41'],
+  ['/ws/%2F%2f%3F%23?q=%00%0D%0a&q=2', '/base/%2F%2F%3F%23?q=%00%0D%0a&q=2'],
+  ["/ws/a;b=c,d~e!$&'()*+@:x", "/base/a;b=c,d~e!$&'()*+@:x"],
+  ['/ws/?', '/base/?'],
+  ['/ws/caf%C3%A9/%e9/%7E', '/base/caf%C3%A9/%E9/~'],
+  ['/ws/%41%7a%30%2D%2e%5F%7e', '/base/Az0-._~'],
+  ['/ws/x?a=b?c=d/../e&&', '/base/x?a=b?c=d/../e&&'],
+  ['/ws/x?q=%zz%&r=%2e%2e', '/base/x?q=%zz%&r=%2e%2e'],
+  ['/ws/%252e%252e/x', '/base/%252e%252e/x'],
+  ['/ws/%7e?%7e', '/base/~?%7e'],
+];
 
 const CLIENT_HEADERS: [string, string][] = [
   ['Host', 'front.example:8443'],
@@ -145,29 +167,24 @@ describe('the request the backend receives', () => {
     },
   );
 
-  test('path and query reach the backend byte for byte', opts, async () => {
-    const cases: [string, string][] = [
-      ['/ws/a//b?x=%41', '/base/a//b?x=%41'],
-      ['/ws/%2F%2f%3F%23?q=%00%0D%0a&q=2', '/base/%2F%2f%3F%23?q=%00%0D%0a&q=2'],
-      ["/ws/a;b=c,d~e!$&'()*+@:x", "/base/a;b=c,d~e!$&'()*+@:x"],
-      ['/ws/?', '/base/?'],
-      ['/ws/caf%C3%A9/%e9/%7E', '/base/caf%C3%A9/%e9/%7E'],
-      ['/ws/x?a=b?c=d/../e&&', '/base/x?a=b?c=d/../e&&'],
-      ['/ws/%252e%252e/x', '/base/%252e%252e/x'],
-    ];
-    const backend = await fx.backend(({ socket }) => socket.write(switching101()));
-    const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
-    for (const [index, [path, expected]] of cases.entries()) {
-      const client = await fx.client(gw.port);
-      client.socket.write(wsHandshake(path));
-      assert.match(await client.head(), /^HTTP\/1\.1 101 /, `${path} was not tunnelled`);
-      const requestLine = backend.conns[index]!.head.split('\r\n')[0];
-      assert.equal(requestLine, `GET ${expected} HTTP/1.1`, `for ${path}`);
-    }
-  });
+  test(
+    'the path reaches the backend normalised (unreserved escapes decoded, others upper-cased) and the query byte for byte',
+    opts,
+    async () => {
+      const backend = await fx.backend(acceptAnything);
+      const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
+      for (const [index, [path, expected]] of PATH_CASES.entries()) {
+        const client = await fx.client(gw.port);
+        client.socket.write(wsHandshake(path));
+        assert.match(await client.head(), /^HTTP\/1\.1 101 /, `${path} was not tunnelled`);
+        const requestLine = backend.conns[index]!.head.split('\r\n')[0];
+        assert.equal(requestLine, `GET ${expected} HTTP/1.1`, `for ${path}`);
+      }
+    },
+  );
 
   test(
-    'a percent-encoded CRLF in the path stays encoded and cannot split the backend request',
+    'a percent-encoded CRLF in the path stays encoded (upper-cased, as Apache forwards it) and cannot split the backend request',
     opts,
     async () => {
       const { backendHead } = await forwardThrough(
@@ -175,8 +192,17 @@ describe('the request the backend receives', () => {
         wsHandshake('/ws/a%0d%0aX-Injected:%201%0d%0a%0d%0aGET%20/smuggled'),
       );
       const lines = backendHead.split('\r\n');
-      assert.equal(lines[0], 'GET /base/a%0d%0aX-Injected:%201%0d%0a%0d%0aGET%20/smuggled HTTP/1.1');
+      assert.equal(lines[0], 'GET /base/a%0D%0AX-Injected:%201%0D%0A%0D%0AGET%20/smuggled HTTP/1.1');
       assert.deepEqual(values(requestHeaderPairs(backendHead), 'x-injected'), []);
+    },
+  );
+
+  test(
+    'an escaped rule prefix (/%77s/ for /ws/) is routed like the plain spelling (CVE-2024-38473)',
+    opts,
+    async () => {
+      const { backendHead } = await forwardThrough(fx, wsHandshake('/%77s/chat'));
+      assert.equal(backendHead.split('\r\n')[0], 'GET /base/chat HTTP/1.1');
     },
   );
 
@@ -184,6 +210,97 @@ describe('the request the backend receives', () => {
     const value = 'caf\xe9 \xff\x80 na\xefve';
     const { backendHead } = await forwardThrough(fx, wsHandshake('/ws/chat', [['X-Name', value]]));
     assert.deepEqual(values(requestHeaderPairs(backendHead), 'x-name'), [value]);
+  });
+});
+
+describe('the plain request the backend receives', () => {
+  test(
+    'a plain request’s path is normalised like an upgrade’s, and its query forwarded byte for byte',
+    opts,
+    async () => {
+      const backend = await fx.backend(acceptAnything);
+      const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
+      for (const [index, [path, expected]] of PATH_CASES.entries()) {
+        const client = await fx.client(gw.port);
+        client.socket.write(rawRequest(`GET ${path} HTTP/1.1`, [['Host', 'front.example']]));
+        const response = await client.response();
+        assert.equal(response.status, 200, `${path}: ${response.head}`);
+        const requestLine = backend.conns[index]!.head.split('\r\n')[0];
+        assert.equal(requestLine, `GET ${expected} HTTP/1.1`, `for ${path}`);
+      }
+    },
+  );
+
+  test(
+    'a percent-encoded CRLF in a plain request’s path stays encoded and cannot split the backend request',
+    opts,
+    async () => {
+      const { backendHead } = await proxyPlain(
+        fx,
+        rawRequest('GET /ws/a%0d%0aX-Injected:%201%0d%0a%0d%0aGET%20/smuggled HTTP/1.1', [
+          ['Host', 'front.example'],
+        ]),
+      );
+      assert.equal(
+        backendHead.split('\r\n')[0],
+        'GET /base/a%0D%0AX-Injected:%201%0D%0A%0D%0AGET%20/smuggled HTTP/1.1',
+      );
+      assert.deepEqual(values(requestHeaderPairs(backendHead), 'x-injected'), []);
+    },
+  );
+
+  test(
+    'client X-Forwarded-* headers on a plain request are replaced by the gateway’s by default (no forged client address)',
+    opts,
+    async () => {
+      const { backendHead } = await proxyPlain(
+        fx,
+        rawRequest('GET /ws/page HTTP/1.1', [
+          ['Host', 'front.example'],
+          ['X-Forwarded-For', '6.6.6.6'],
+          ['X-Forwarded-Host', 'evil.example'],
+          ['X-Forwarded-Proto', 'https'],
+          ['x-forwarded-for', '7.7.7.7'],
+        ]),
+      );
+      const pairs = requestHeaderPairs(backendHead);
+      assert.deepEqual(values(pairs, 'x-forwarded-for'), ['127.0.0.1']);
+      assert.deepEqual(values(pairs, 'x-forwarded-host'), ['front.example']);
+      assert.deepEqual(values(pairs, 'x-forwarded-proto'), ['http']);
+      for (const forged of ['6.6.6.6', '7.7.7.7', 'evil.example', 'https']) {
+        assert.ok(!backendHead.includes(forged), `forged ${forged} reached the backend`);
+      }
+    },
+  );
+
+  test(
+    'trustForwarded on a plain request appends the gateway’s values after the client’s',
+    opts,
+    async () => {
+      const { backendHead } = await proxyPlain(
+        fx,
+        rawRequest('GET /ws/page HTTP/1.1', [
+          ['Host', 'front.example'],
+          ['X-Forwarded-For', '198.51.100.1'],
+          ['X-Forwarded-Host', 'edge.example'],
+          ['X-Forwarded-Proto', 'https'],
+          ['X-Forwarded-For', '198.51.100.2'],
+        ]),
+        { trustForwarded: true },
+      );
+      const pairs = requestHeaderPairs(backendHead);
+      assert.deepEqual(values(pairs, 'x-forwarded-for'), ['198.51.100.1, 198.51.100.2, 127.0.0.1']);
+      assert.deepEqual(values(pairs, 'x-forwarded-host'), ['edge.example, front.example']);
+      assert.deepEqual(values(pairs, 'x-forwarded-proto'), ['https, http']);
+    },
+  );
+
+  test('a plain request gets the target’s Host, or the client’s with preserveHost', opts, async () => {
+    const request = rawRequest('GET /ws/page HTTP/1.1', [['Host', 'front.example:8443']]);
+    const { backendHead, backend } = await proxyPlain(fx, request);
+    assert.deepEqual(values(requestHeaderPairs(backendHead), 'host'), [`127.0.0.1:${backend.port}`]);
+    const preserved = await proxyPlain(fx, request, { preserveHost: true });
+    assert.deepEqual(values(requestHeaderPairs(preserved.backendHead), 'host'), ['front.example:8443']);
   });
 });
 
