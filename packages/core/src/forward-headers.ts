@@ -69,10 +69,15 @@ function join(list: string, value: string): string {
  * The `X-Forwarded-*` fields for a plain request proxied to `target`: the client's values are replaced unless
  * `trustForwarded`, then ours are appended (Apache adds them after the hop-by-hop cleanup, CVE-2022-31813).
  */
-export function forwardedFor(req: IncomingMessage, target: Target): Record<string, string> {
+export function forwardedFor(
+  req: IncomingMessage,
+  target: Target,
+  named: ReadonlySet<string>,
+): Record<string, string> {
   const trusted = (name: string): string => {
     const value = req.headers[name];
-    return target.trustForwarded && typeof value === 'string' ? value : '';
+    // A field the client lists in Connection is hop-by-hop: gone before ours is added, as on a tunnel.
+    return target.trustForwarded && typeof value === 'string' && !named.has(name) ? value : '';
   };
   const encrypted = (req.socket as Partial<{ encrypted: boolean }>).encrypted === true;
   const fields: Record<string, string> = {

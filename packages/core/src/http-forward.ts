@@ -3,7 +3,7 @@
  * long-polling needs) go through http-proxy-middleware, with the tunnel's path mapping, headers and error statuses.
  */
 
-import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { type ClientRequest, Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
@@ -22,9 +22,15 @@ export interface HttpResult {
 interface Exchange {
   readonly backendPath: string;
   readonly url: string | undefined;
+  /** The client's own `Connection` field, which says what is hop-by-hop. */
+  readonly clientConnection: string | undefined;
+  /** What the response's `Connection` says about the client connection. */
+  readonly persistence: 'close' | 'keep-alive';
   timedOut: boolean;
   failure?: HttpResult['failure'];
 }
+
+const UNEXPECTED_101 = 'ERR_WSTUNNEL_UNEXPECTED_101';
 
 /** Request fields the backend must not see: hop-by-hop ones and `Host` (set below); the body framing stays. */
 const DROPPED = new Set([...HOP_BY_HOP, 'http2-settings'].filter((name) => name !== 'transfer-encoding'));
@@ -58,8 +64,11 @@ export class HttpForwarder {
       ejectPlugins: true,
       plugins: [
         (server) => {
-          server.on('proxyReq', (proxyReq, req) => this.#prepare(proxyReq, req));
-          server.on('proxyRes', (proxyRes, req) => stripHopByHop(proxyRes, req));
+          server.on('proxyReq', (proxyReq, req, res) => this.#prepare(proxyReq, req, res));
+          server.on('proxyRes', (proxyRes, req) => {
+            const exchange = this.#exchanges.get(req);
+            if (exchange !== undefined) stripHopByHop(proxyRes, exchange.persistence);
+          });
           server.on('error', (error, req, res) => {
             if (req !== undefined) this.#fail(error, req, res as ServerResponse);
           });
@@ -76,15 +85,28 @@ export class HttpForwarder {
     backendPath: string,
     done: (result: HttpResult) => void,
   ): void {
-    const exchange: Exchange = { backendPath, url: req.url, timedOut: false };
+    const clientConnection = req.headers.connection;
+    const tokens = commaList(clientConnection);
+    // Node's parser stops at a request flagged as an upgrade, so what is pipelined behind it is never read: close.
+    const close =
+      tokens.includes('close') ||
+      tokens.includes('upgrade') ||
+      (req.httpVersionMinor === 0 && !tokens.includes('keep-alive'));
+    if (close) res.shouldKeepAlive = false;
+    const persistence = close ? 'close' : 'keep-alive';
+    const exchange: Exchange = { backendPath, url: req.url, clientConnection, persistence, timedOut: false };
     this.#exchanges.set(req, exchange);
-    res.once('close', () =>
+    // httpxy copies the request's Connection into an HTTP/1.0 response; it must state our decision, not the client's.
+    req.headers.connection = persistence;
+    res.once('close', () => {
+      if (clientConnection === undefined) delete req.headers.connection;
+      else req.headers.connection = clientConnection;
       done(
         exchange.failure === undefined
           ? { status: res.statusCode }
           : { status: res.statusCode, failure: exchange.failure },
-      ),
-    );
+      );
+    });
     void this.#proxy(req, res);
   }
 
@@ -93,12 +115,12 @@ export class HttpForwarder {
     this.#agent.destroy();
   }
 
-  #prepare(proxyReq: import('node:http').ClientRequest, req: IncomingMessage): void {
+  #prepare(proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse): void {
     const exchange = this.#exchanges.get(req);
     // http-proxy-middleware rewrote req.url for the backend; the app (logs, error handlers) keeps seeing its own.
     if (exchange?.url !== undefined) req.url = exchange.url;
     const target = this.#target;
-    const named = connectionNamed(req.headers.connection);
+    const named = connectionNamed(exchange?.clientConnection);
     for (const name of proxyReq.getHeaderNames())
       if (DROPPED.has(name) || named.has(name)) proxyReq.removeHeader(name);
     const clientHost = req.headers.host ?? '';
@@ -106,8 +128,14 @@ export class HttpForwarder {
     if (target.xForwarded) {
       for (const name of ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto'])
         proxyReq.removeHeader(name);
-      for (const [name, value] of Object.entries(forwardedFor(req, target))) proxyReq.setHeader(name, value);
+      for (const [name, value] of Object.entries(forwardedFor(req, target, named)))
+        proxyReq.setHeader(name, value);
     }
+    // A 101 to a request that asked for no upgrade must not become a tunnel; Node would drop it without a word.
+    proxyReq.once('upgrade', (_response, socket: Socket) => {
+      socket.destroy();
+      this.#fail(Object.assign(new Error('101 to a plain request'), { code: UNEXPECTED_101 }), req, res);
+    });
     proxyReq.once('timeout', () => {
       if (exchange !== undefined) exchange.timedOut = true;
     });
@@ -136,15 +164,17 @@ export class HttpForwarder {
       return;
     }
     if (failure === 'timeout') writeErrorToResponse(res, 504, 'the backend did not answer in time');
+    else if (code === UNEXPECTED_101)
+      writeErrorToResponse(res, 502, 'the backend switched protocols on a request that asked for no upgrade');
     else writeErrorToResponse(res, 502, refused ? 'cannot reach the backend' : 'the backend failed');
   }
 }
 
 /** Removes the backend's hop-by-hop fields and states the client connection's own persistence (RFC 9110 7.6.1). */
-function stripHopByHop(proxyRes: IncomingMessage, req: IncomingMessage): void {
+function stripHopByHop(proxyRes: IncomingMessage, persistence: Exchange['persistence']): void {
   const headers = proxyRes.headers;
   for (const name of connectionNamed(headers.connection)) delete headers[name];
   for (const name of DROPPED) delete headers[name];
   // httpxy would otherwise copy the client's own Connection field (say "Upgrade") into the response.
-  headers.connection = commaList(req.headers.connection).includes('close') ? 'close' : 'keep-alive';
+  headers.connection = persistence;
 }
