@@ -3,7 +3,7 @@
  * ap_proxy_create_hdrbrgd): copy, strip hop-by-hop, set Host, append X-Forwarded-*, then Connection/Upgrade.
  */
 
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { connectionNamed, HOP_BY_HOP } from './header-lists.ts';
 import type { Target } from './target.ts';
 
@@ -65,26 +65,41 @@ function join(list: string, value: string): string {
   return list === '' ? value : `${list}, ${value}`;
 }
 
+/** Fields a plain proxied request never forwards: hop-by-hop ones (the body framing stays), and `Expect`, which Node's
+ * server has already answered with 100 Continue. */
+const NOT_FORWARDED: ReadonlySet<string> = new Set(
+  [...HOP_BY_HOP, 'http2-settings', 'host', 'expect'].filter((name) => name !== 'transfer-encoding'),
+);
+
 /**
- * The `X-Forwarded-*` fields for a plain request proxied to `target`: the client's values are replaced unless
- * `trustForwarded`, then ours are appended (Apache adds them after the hop-by-hop cleanup, CVE-2022-31813).
+ * The header fields of a plain request proxied to `target`, in Apache's order of operations: hop-by-hop fields
+ * (fixed ones and those the client lists in `Connection`) go first, then `Host` and `X-Forwarded-*` are set
+ * (CVE-2022-31813). `connection` states the client connection's persistence, which httpxy copies into responses.
  */
-export function forwardedFor(
+export function plainRequestHeaders(
   req: IncomingMessage,
   target: Target,
-  named: ReadonlySet<string>,
-): Record<string, string> {
-  const trusted = (name: string): string => {
-    const value = req.headers[name];
-    // A field the client lists in Connection is hop-by-hop: gone before ours is added, as on a tunnel.
-    return target.trustForwarded && typeof value === 'string' && !named.has(name) ? value : '';
-  };
-  const encrypted = (req.socket as Partial<{ encrypted: boolean }>).encrypted === true;
-  const fields: Record<string, string> = {
-    'x-forwarded-for': join(trusted('x-forwarded-for'), req.socket.remoteAddress ?? ''),
-    'x-forwarded-proto': join(trusted('x-forwarded-proto'), encrypted ? 'https' : 'http'),
-  };
-  const host = req.headers.host ?? '';
-  if (host !== '') fields['x-forwarded-host'] = join(trusted('x-forwarded-host'), host);
-  return fields;
+  connection: 'close' | 'keep-alive',
+): IncomingHttpHeaders {
+  const named = connectionNamed(req.headers.connection);
+  const headers: IncomingHttpHeaders = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || NOT_FORWARDED.has(name) || named.has(name)) continue;
+    if (target.xForwarded && FORWARDED.has(name)) continue;
+    headers[name] = value;
+  }
+  const clientHost = req.headers.host ?? '';
+  headers.host = target.preserveHost && clientHost !== '' ? clientHost : target.hostHeader;
+  if (target.xForwarded) {
+    const trusted = (name: string): string => {
+      const value = req.headers[name];
+      return target.trustForwarded && typeof value === 'string' && !named.has(name) ? value : '';
+    };
+    const encrypted = (req.socket as Partial<{ encrypted: boolean }>).encrypted === true;
+    headers['x-forwarded-for'] = join(trusted('x-forwarded-for'), req.socket.remoteAddress ?? '');
+    if (clientHost !== '') headers['x-forwarded-host'] = join(trusted('x-forwarded-host'), clientHost);
+    headers['x-forwarded-proto'] = join(trusted('x-forwarded-proto'), encrypted ? 'https' : 'http');
+  }
+  headers.connection = connection;
+  return headers;
 }

@@ -7,7 +7,7 @@ import { type ClientRequest, Agent as HttpAgent, type IncomingMessage, type Serv
 import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
-import { forwardedFor } from './forward-headers.ts';
+import { plainRequestHeaders } from './forward-headers.ts';
 import { commaList, connectionNamed, HOP_BY_HOP } from './header-lists.ts';
 import { writeErrorToResponse } from './http-responses.ts';
 import type { Target } from './target.ts';
@@ -22,18 +22,14 @@ export interface HttpResult {
 interface Exchange {
   readonly backendPath: string;
   readonly url: string | undefined;
-  /** The client's own `Connection` field, which says what is hop-by-hop. */
-  readonly clientConnection: string | undefined;
-  /** What the response's `Connection` says about the client connection. */
-  readonly persistence: 'close' | 'keep-alive';
   timedOut: boolean;
   failure?: HttpResult['failure'];
 }
 
 const UNEXPECTED_101 = 'ERR_WSTUNNEL_UNEXPECTED_101';
 
-/** Request fields the backend must not see: hop-by-hop ones and `Host` (set below); the body framing stays. */
-const DROPPED = new Set([...HOP_BY_HOP, 'http2-settings'].filter((name) => name !== 'transfer-encoding'));
+/** Response fields the client must not see (RFC 9110 7.6.1); its own `Connection` is set from our decision. */
+const RESPONSE_HOP_BY_HOP = new Set([...HOP_BY_HOP].filter((name) => name !== 'transfer-encoding'));
 
 /** Proxies plain requests to one target. One per target, created on its first plain request. */
 export class HttpForwarder {
@@ -41,6 +37,8 @@ export class HttpForwarder {
   readonly #agent: HttpAgent;
   readonly #proxy: RequestHandler;
   readonly #exchanges = new WeakMap<IncomingMessage, Exchange>();
+  /** Responses in flight, so a drain past its deadline can end them. */
+  readonly #open = new Set<ServerResponse>();
 
   constructor(target: Target) {
     this.#target = target;
@@ -64,11 +62,8 @@ export class HttpForwarder {
       ejectPlugins: true,
       plugins: [
         (server) => {
-          server.on('proxyReq', (proxyReq, req, res) => this.#prepare(proxyReq, req, res));
-          server.on('proxyRes', (proxyRes, req) => {
-            const exchange = this.#exchanges.get(req);
-            if (exchange !== undefined) stripHopByHop(proxyRes, exchange.persistence);
-          });
+          server.on('proxyReq', (proxyReq, req, res) => this.#guard(proxyReq, req, res));
+          server.on('proxyRes', (proxyRes, req) => stripHopByHop(proxyRes, req.headers.connection));
           server.on('error', (error, req, res) => {
             if (req !== undefined) this.#fail(error, req, res as ServerResponse);
           });
@@ -78,29 +73,35 @@ export class HttpForwarder {
     });
   }
 
-  /** Proxies `req` to `backendPath` on the target; `done` is called once, when the response is over. */
+  /**
+   * Proxies `req` to `backendPath` on the target; `done` is called once, when the response is over. Returns `false`
+   * (and calls nothing) when the client has already gone.
+   */
   forward(
     req: IncomingMessage,
     res: ServerResponse,
     backendPath: string,
     done: (result: HttpResult) => void,
-  ): void {
-    const clientConnection = req.headers.connection;
-    const tokens = commaList(clientConnection);
+  ): boolean {
+    if (res.destroyed) return false;
+    const original = req.headers;
+    const tokens = commaList(original.connection);
     // Node's parser stops at a request flagged as an upgrade, so what is pipelined behind it is never read: close.
     const close =
       tokens.includes('close') ||
       tokens.includes('upgrade') ||
       (req.httpVersionMinor === 0 && !tokens.includes('keep-alive'));
     if (close) res.shouldKeepAlive = false;
-    const persistence = close ? 'close' : 'keep-alive';
-    const exchange: Exchange = { backendPath, url: req.url, clientConnection, persistence, timedOut: false };
+    const exchange: Exchange = { backendPath, url: req.url, timedOut: false };
     this.#exchanges.set(req, exchange);
-    // httpxy copies the request's Connection into an HTTP/1.0 response; it must state our decision, not the client's.
-    req.headers.connection = persistence;
+    // httpxy copies req.headers into the backend request as it creates it (too early for a hook when the client sent
+    // Expect), and into HTTP/1.0 responses: it reads the forwarded set, and the app gets its own back afterwards.
+    req.headers = plainRequestHeaders(req, this.#target, close ? 'close' : 'keep-alive');
+    this.#open.add(res);
     res.once('close', () => {
-      if (clientConnection === undefined) delete req.headers.connection;
-      else req.headers.connection = clientConnection;
+      this.#open.delete(res);
+      req.headers = original;
+      req.url = exchange.url;
       done(
         exchange.failure === undefined
           ? { status: res.statusCode }
@@ -108,6 +109,12 @@ export class HttpForwarder {
       );
     });
     void this.#proxy(req, res);
+    return true;
+  }
+
+  /** Ends the responses still in flight (a drain past its deadline). */
+  abort(): void {
+    for (const res of this.#open) res.destroy();
   }
 
   /** Closes idle pooled backend connections. */
@@ -115,22 +122,11 @@ export class HttpForwarder {
     this.#agent.destroy();
   }
 
-  #prepare(proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse): void {
+  #guard(proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse): void {
     const exchange = this.#exchanges.get(req);
     // http-proxy-middleware rewrote req.url for the backend; the app (logs, error handlers) keeps seeing its own.
     if (exchange?.url !== undefined) req.url = exchange.url;
     const target = this.#target;
-    const named = connectionNamed(exchange?.clientConnection);
-    for (const name of proxyReq.getHeaderNames())
-      if (DROPPED.has(name) || named.has(name)) proxyReq.removeHeader(name);
-    const clientHost = req.headers.host ?? '';
-    proxyReq.setHeader('host', target.preserveHost && clientHost !== '' ? clientHost : target.hostHeader);
-    if (target.xForwarded) {
-      for (const name of ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto'])
-        proxyReq.removeHeader(name);
-      for (const [name, value] of Object.entries(forwardedFor(req, target, named)))
-        proxyReq.setHeader(name, value);
-    }
     // A 101 to a request that asked for no upgrade must not become a tunnel; Node would drop it without a word.
     proxyReq.once('upgrade', (_response, socket: Socket) => {
       socket.destroy();
@@ -170,11 +166,13 @@ export class HttpForwarder {
   }
 }
 
-/** Removes the backend's hop-by-hop fields and states the client connection's own persistence (RFC 9110 7.6.1). */
-function stripHopByHop(proxyRes: IncomingMessage, persistence: Exchange['persistence']): void {
+/**
+ * Removes the backend's hop-by-hop fields and states the client connection's persistence as decided in `forward`
+ * (RFC 9110 7.6.1); httpxy would otherwise copy the client's own `Connection` (say "Upgrade") into the response.
+ */
+function stripHopByHop(proxyRes: IncomingMessage, persistence: string | string[] | undefined): void {
   const headers = proxyRes.headers;
   for (const name of connectionNamed(headers.connection)) delete headers[name];
-  for (const name of DROPPED) delete headers[name];
-  // httpxy would otherwise copy the client's own Connection field (say "Upgrade") into the response.
-  headers.connection = persistence;
+  for (const name of RESPONSE_HOP_BY_HOP) delete headers[name];
+  headers.connection = String(persistence ?? 'keep-alive');
 }

@@ -199,14 +199,16 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
       forwarder = new HttpForwarder(target);
       this.#forwarders.set(target, forwarder);
     }
-    this.#perTarget.set(target, active + 1);
-    this.#requests++;
     const info = requestInfo(req, `${target.httpOrigin}${decision.backendPath}`, '-');
-    forwarder.forward(req, res, decision.backendPath, (result) => {
+    const started = forwarder.forward(req, res, decision.backendPath, (result) => {
       this.#requests--;
       this.#release(target);
       this.#report('proxied', info, result);
     });
+    // A client that left before its request got here takes no slot: nothing would ever give it back.
+    if (!started) return;
+    this.#perTarget.set(target, active + 1);
+    this.#requests++;
   }
 
   /**
@@ -246,6 +248,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
       const deadline = setTimeout(() => {
         for (const handshake of this.#handshakes) handshake.abort();
         for (const tunnel of this.#tunnels) tunnel.shutdown();
+        for (const forwarder of this.#forwarders.values()) forwarder.abort();
       }, timeout);
       await drained;
       clearTimeout(deadline);
