@@ -94,8 +94,12 @@ function compileCondPattern(condition: RewriteCondition, where: string): Matcher
   const compare = /^(<=|>=|=|<|>)/.exec(body);
   let matcher: Matcher;
   if (compare !== null) {
-    const operand = nocase ? body.slice(compare[0].length).toLowerCase() : body.slice(compare[0].length);
     const op = compare[0];
+    // mod_rewrite.c: "==text" is "=text", and an operand of exactly "" is the empty string (="" tests for absence).
+    let written = body.slice(op.length);
+    if (op === '=' && written.startsWith('=')) written = written.slice(1);
+    if (written === '""') written = '';
+    const operand = nocase ? written.toLowerCase() : written;
     matcher = (text) => {
       const value = nocase ? text.toLowerCase() : text;
       const ok =

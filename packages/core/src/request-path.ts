@@ -22,17 +22,24 @@ export interface BadRequestPath {
  * Dot segments, raw or percent-encoded, and with `\` or encoded separators (backends and WHATWG URL parsers treat
  * `\` as `/`, some decode `%2F`), would let a path leave its prefix once the backend normalises it.
  */
-const DOT_SEGMENT = /(?:^|\/|\\|%2f|%5c)(?:\.|%2e){1,2}(?:\/|\\|%2f|%5c|$)/i;
+const DOT_SEGMENT = /(?:^|\/|\\|%2f|%5c)(?:\.|%2e){1,2}(?:\/|\\|%2f|%5c|;|%3b|$)/i;
+/** Characters Node's parser lets through but RFC 3986 does not allow raw; encoded, as Apache canonicalises them. */
+const NOT_IN_URL = /["<>^`{|}]/g;
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 
 /** Splits and normalises an origin-form request-target; anything else is a {@link BadRequestPath}. */
 export function parseRequestPath(target: string): RequestPath | BadRequestPath {
   if (target.charCodeAt(0) !== 0x2f) return { invalid: 'request-target must be in origin-form' };
+  // A fragment is never sent (RFC 9112 3.2), and WHATWG parsers read a raw `\` as `/`: a backend would act on another
+  // path than the one the rules matched.
+  if (target.includes('#')) return { invalid: 'a request-target cannot hold "#"' };
   const queryAt = target.indexOf('?');
   const raw = queryAt === -1 ? target : target.slice(0, queryAt);
-  const path = raw.includes('%') ? normalizeEscapes(raw) : raw;
-  if (path === undefined) return { invalid: 'malformed percent-encoding in the path' };
-  if (DOT_SEGMENT.test(path)) return { invalid: 'dot segments are not allowed in the path' };
+  if (raw.includes('\\')) return { invalid: 'a path cannot hold a raw "\\" (write %5C)' };
+  const decoded = raw.includes('%') ? normalizeEscapes(raw) : raw;
+  if (decoded === undefined) return { invalid: 'malformed percent-encoding in the path' };
+  if (DOT_SEGMENT.test(decoded)) return { invalid: 'dot segments are not allowed in the path' };
+  const path = decoded.replace(NOT_IN_URL, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
   return queryAt === -1
     ? { path, query: '', hasQuery: false }
     : { path, query: target.slice(queryAt + 1), hasQuery: true };

@@ -140,8 +140,8 @@ function substitute(
       queryAt === -1 ? built + request.path : built.slice(0, queryAt) + request.path + built.slice(queryAt);
   }
   if (built === '' || built.startsWith('?')) built = `/${built}`;
-  // mod_rewrite: a substitution ending in "?" asks for no query at all.
-  if (rule.kind === 'rewrite' && built.endsWith('?')) built = built.slice(0, -1);
+  // mod_rewrite: a substitution ending in "?" asks for no query at all; for ProxyPassMatch it is an empty one.
+  if (built.endsWith('?')) built = built.slice(0, -1);
   if (rule.query === 'discard' || !request.hasQuery) return built;
   // mod_rewrite replaces the client's query with the substitution's own, unless [QSA].
   if (substitution.hasQuery && rule.query === 'keep') return built;
@@ -222,7 +222,15 @@ function compileRule(rule: Rule, index: number, defaults: TargetOptions): Compil
 
 /** Checks a rule's path and normalises its escapes the way request paths are, so `/%7Euser` and `/~user` agree. */
 function checkPath(path: unknown, where: string): string {
-  const parsed = typeof path === 'string' && !/[\s?#]/.test(path) ? parseRequestPath(path) : undefined;
+  // Requests arrive percent-encoded, so a rule written with non-ASCII characters is encoded the same way (UTF-8).
+  let encoded: unknown = path;
+  try {
+    if (typeof path === 'string') encoded = path.replace(/[^\x00-\x7f]+/gu, encodeURIComponent);
+  } catch {
+    encoded = undefined; // a lone surrogate has no UTF-8 form
+  }
+  const parsed =
+    typeof encoded === 'string' && !/[\s?#]/.test(encoded) ? parseRequestPath(encoded) : undefined;
   if (parsed === undefined || 'invalid' in parsed) {
     return configError(
       'ERR_WSTUNNEL_INVALID_RULE',

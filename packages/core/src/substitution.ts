@@ -55,6 +55,14 @@ export function parseSubstitution(target: string, where: string): Substitution {
     }
   }
   if (literal !== '') parts.push(literal);
+  for (const part of parts) {
+    if (typeof part === 'string' && !LITERAL.test(part)) {
+      configError(
+        'ERR_WSTUNNEL_INVALID_TARGET',
+        `${where}: target "${target}" must be written percent-encoded: no space, "#", "\\", non-ASCII character or stray "%" in its path or query`,
+      );
+    }
+  }
   return {
     origin,
     hasBackreference: parts.some((part) => typeof part !== 'string'),
@@ -72,6 +80,9 @@ export function parseSubstitution(target: string, where: string): Substitution {
     },
   };
 }
+
+/** What the fixed text of a target may hold: printable ASCII without `#` and `\`, `%` only starting an escape. */
+const LITERAL = /^(?:[\x21-\x22\x24\x26-\x5b\x5d-\x7e]|%[0-9A-Fa-f]{2})*$/;
 
 /** Never valid in a request-target, `[NE]` or not: controls, space, `"<>\^`{|}`, `#`, and non-ASCII. */
 const ALWAYS_ESCAPED = /[^\x21-\x7e]|["#<>\\^`{|}]/;

@@ -39,6 +39,13 @@ const PROTOCOL_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\/[!#$%&'*+.^_`|~0-9A-Za-
 /** Builds a {@link Target} from a URL and the merged options; throws WstunnelConfigError on any mistake. */
 export function resolveTarget(target: string | URL, options: TargetOptions, where: string): Target {
   const text = String(target);
+  // WHATWG URL reads `\` as `/` and keeps a broken `%` escape: both would forward a path nobody wrote.
+  if (text.includes('\\') || /%(?![0-9A-Fa-f]{2})/.test(text)) {
+    configError(
+      'ERR_WSTUNNEL_INVALID_TARGET',
+      `${where}: target "${text}" must not hold "\\" or a "%" that starts no escape`,
+    );
+  }
   let url: URL;
   try {
     url = new URL(text);

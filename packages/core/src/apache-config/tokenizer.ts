@@ -106,7 +106,8 @@ export function parseConfigTree(text: string, file: string): ConfigNode[] {
       }
       open.push({ name, args: splitArguments(rest.slice(0, close), place), place, children: [] });
     } else {
-      const name = /^\S+/.exec(line)![0];
+      // httpd splits on ASCII whitespace only: a line of other blanks is a directive name, reported as unknown.
+      const name = /^[^ \t\n\r\v\f]+/.exec(line)![0];
       siblings.push({ kind: 'directive', name, rawArgs: line.slice(name.length).trim(), place });
     }
   }
