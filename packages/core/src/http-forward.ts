@@ -3,7 +3,13 @@
  * long-polling needs) go through http-proxy-middleware, with the tunnel's path mapping, headers and error statuses.
  */
 
-import { type ClientRequest, Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  type ClientRequest,
+  Agent as HttpAgent,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
@@ -22,6 +28,11 @@ export interface HttpResult {
 interface Exchange {
   readonly backendPath: string;
   readonly url: string | undefined;
+  /** The fields to forward, and the client's own while httpxy reads the forwarded ones from `req`. */
+  readonly forwarded: IncomingHttpHeaders;
+  own: IncomingHttpHeaders | undefined;
+  /** What the response's `Connection` says about the client connection. */
+  readonly persistence: 'close' | 'keep-alive';
   timedOut: boolean;
   failure?: HttpResult['failure'];
 }
@@ -58,12 +69,22 @@ export class HttpForwarder {
       changeOrigin: false,
       xfwd: false,
       ...(target.timeout > 0 ? { proxyTimeout: target.timeout } : {}),
-      pathRewrite: (_path, req) => (req === undefined ? undefined : this.#exchanges.get(req)?.backendPath),
+      pathRewrite: (_path, req) => (req === undefined ? undefined : this.#lend(req)),
       ejectPlugins: true,
       plugins: [
         (server) => {
           server.on('proxyReq', (proxyReq, req, res) => this.#guard(proxyReq, req, res));
-          server.on('proxyRes', (proxyRes, req) => stripHopByHop(proxyRes, req.headers.connection));
+          server.on('proxyRes', (proxyRes, req) => {
+            const persistence = this.#exchanges.get(req)?.persistence ?? 'keep-alive';
+            stripHopByHop(proxyRes, persistence);
+            // httpxy's next step copies req's Connection into responses to HTTP/1.0 clients: lend it ours, briefly.
+            if (req.httpVersionMinor !== 0) return;
+            const own = req.headers;
+            req.headers = { ...own, connection: persistence };
+            queueMicrotask(() => {
+              req.headers = own;
+            });
+          });
           server.on('error', (error, req, res) => {
             if (req !== undefined) this.#fail(error, req, res as ServerResponse);
           });
@@ -92,16 +113,20 @@ export class HttpForwarder {
       tokens.includes('upgrade') ||
       (req.httpVersionMinor === 0 && !tokens.includes('keep-alive'));
     if (close) res.shouldKeepAlive = false;
-    const exchange: Exchange = { backendPath, url: req.url, timedOut: false };
+    const persistence = close ? 'close' : 'keep-alive';
+    const exchange: Exchange = {
+      backendPath,
+      url: req.url,
+      forwarded: plainRequestHeaders(req, this.#target, persistence),
+      own: undefined,
+      persistence,
+      timedOut: false,
+    };
     this.#exchanges.set(req, exchange);
-    // httpxy copies req.headers into the backend request as it creates it (too early for a hook when the client sent
-    // Expect), and into HTTP/1.0 responses: it reads the forwarded set, and the app gets its own back afterwards.
-    req.headers = plainRequestHeaders(req, this.#target, close ? 'close' : 'keep-alive');
     this.#open.add(res);
     res.once('close', () => {
       this.#open.delete(res);
-      req.headers = original;
-      req.url = exchange.url;
+      this.#giveBack(req, exchange);
       done(
         exchange.failure === undefined
           ? { status: res.statusCode }
@@ -122,10 +147,28 @@ export class HttpForwarder {
     this.#agent.destroy();
   }
 
+  /**
+   * httpxy builds the backend request from `req.headers` and `req.url` (http-proxy-middleware rewrites the url just
+   * before): lend it the forwarded fields from here until the backend request exists. Returns the backend path.
+   */
+  #lend(req: IncomingMessage): string | undefined {
+    const exchange = this.#exchanges.get(req);
+    if (exchange === undefined) return undefined;
+    exchange.own = req.headers;
+    req.headers = exchange.forwarded;
+    return exchange.backendPath;
+  }
+
+  /** The app (logs, error handlers, 'finish' listeners) sees its own request again. */
+  #giveBack(req: IncomingMessage, exchange: Exchange): void {
+    if (exchange.own !== undefined) req.headers = exchange.own;
+    exchange.own = undefined;
+    req.url = exchange.url;
+  }
+
   #guard(proxyReq: ClientRequest, req: IncomingMessage, res: ServerResponse): void {
     const exchange = this.#exchanges.get(req);
-    // http-proxy-middleware rewrote req.url for the backend; the app (logs, error handlers) keeps seeing its own.
-    if (exchange?.url !== undefined) req.url = exchange.url;
+    if (exchange !== undefined) this.#giveBack(req, exchange);
     const target = this.#target;
     // A 101 to a request that asked for no upgrade must not become a tunnel; Node would drop it without a word.
     proxyReq.once('upgrade', (_response, socket: Socket) => {

@@ -171,7 +171,8 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
    * (or an exclusion matched), so the caller can continue (next middleware, 404). `path` as for `handleUpgrade`.
    */
   handleRequest(req: IncomingMessage, res: ServerResponse, path: string = req.url ?? ''): boolean {
-    const decision = this.#decisions.get(req) ?? this.rules.route(req, path);
+    // The dispatcher's decision was made on req.url; an adapter's mount-relative path needs its own.
+    const decision = (path === req.url ? this.#decisions.get(req) : undefined) ?? this.rules.route(req, path);
     if (decision.kind === 'pass') return false;
     if (decision.kind === 'reject')
       this.#refuseRequest(req, res, 'ERR_WSTUNNEL_BAD_REQUEST', decision.status, decision.reason);
