@@ -376,11 +376,13 @@ describe('upgrade tokens decide between tunnel and plain HTTP', () => {
     const decision = kind('/any/x', { connection: 'Upgrade', upgrade: 'h2c' });
     assert.equal(decision.kind === 'tunnel' && decision.token, 'h2c');
   });
-  test('NONE tunnels any upgrade request as a WebSocket, even without an Upgrade value', () => {
+  test('NONE tunnels any upgrade request as a WebSocket, whatever protocol it names', () => {
     const named = kind('/none/x', { connection: 'Upgrade', upgrade: 'foo' });
-    const unnamed = kind('/none/x', { connection: 'Upgrade' });
+    const several = kind('/none/x', { connection: 'Upgrade', upgrade: 'h2c, foo' });
     assert.equal(named.kind === 'tunnel' && named.token, 'websocket');
-    assert.equal(unnamed.kind === 'tunnel' && unnamed.token, 'websocket');
+    assert.equal(several.kind === 'tunnel' && several.token, 'websocket');
+    // Node hands a request over as an upgrade only when it carries Upgrade; without one it is plain.
+    assert.equal(kind('/none/x', { connection: 'Upgrade' }).kind, 'http');
     assert.equal(kind('/none/x', {}).kind, 'http', 'a request that asks for no upgrade is not tunnelled');
   });
   test('a body on an upgrade the rule would tunnel is refused, not forwarded ahead of the tunnel', () => {

@@ -25,8 +25,8 @@ export interface TargetOptions {
    * Upgrade tokens this target tunnels (Apache `upgrade=`), matched as whole tokens, case-insensitively.
    * Default `['websocket']` for `ws://`/`wss://` targets and `[]` (plain HTTP only) for `http://`/`https://`.
    * `h2c` is never accepted unless listed. Two special values, as mod_proxy_wstunnel defines them, both unsafe
-   * and for testing only: `'NONE'` tunnels every request that asks for an upgrade as a WebSocket, without
-   * checking the client's `Upgrade` value; `'ANY'` (or `'*'`) tunnels whatever protocol the client asks for,
+   * and for testing only: `'NONE'` tunnels every request that asks for an upgrade (`Upgrade` and
+   * `Connection: upgrade`) as a WebSocket, whatever protocol it names; `'ANY'` (or `'*'`) tunnels whatever protocol the client asks for,
    * `h2c` included.
    */
   readonly upgrade?: readonly string[] | 'ANY' | 'NONE' | '*';

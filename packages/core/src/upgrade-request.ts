@@ -24,7 +24,8 @@ export function checkUpgradeRequest(
   if (req.httpVersionMajor === 0) return { kind: 'malformed', reason: 'malformed request line' };
   const headers = req.headers;
   const upgrade = headers.upgrade;
-  if (upgrade === undefined && allowed !== 'none') return { kind: 'plain', reason: 'no Upgrade header' };
+  // Even for NONE: Node hands a request over as an upgrade (with its socket) only when it carries Upgrade.
+  if (upgrade === undefined) return { kind: 'plain', reason: 'no Upgrade header' };
   if (req.httpVersionMajor !== 1 || req.httpVersionMinor !== 1) {
     return { kind: 'plain', reason: 'Upgrade is ignored in HTTP/1.0 (RFC 9110 7.8)' };
   }
@@ -34,7 +35,7 @@ export function checkUpgradeRequest(
   let token = 'websocket';
   if (allowed !== 'none') {
     // split + trim, not a regex around the comma: a long run of spaces must not cost quadratic time.
-    const offered = upgrade!.split(',').map((protocol) => protocol.trim());
+    const offered = upgrade.split(',').map((protocol) => protocol.trim());
     if (allowed !== '*' && !offered.some((protocol) => allowed.includes(protocol.toLowerCase()))) {
       return { kind: 'plain', reason: 'no Upgrade protocol offered is allowed on this route' };
     }
