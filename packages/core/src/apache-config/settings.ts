@@ -4,7 +4,7 @@ import { type ConfigPlace, fail, type IgnoredDirective } from './error.ts';
 import type { LocationState } from './location.ts';
 import type { ServerSettings } from './scope.ts';
 import { readSslProxyDirective } from './ssl-proxy.ts';
-import { argumentCount, onOff, wholeSeconds } from './values.ts';
+import { oneArgument, onOff, wholeSeconds } from './values.ts';
 
 /** On/Off proxy directives, by lower-case name, and the option each sets. */
 const FLAGS = {
@@ -23,11 +23,6 @@ function isServerSetting(lower: string): boolean {
     /^(?:proxytimeout|timeout|proxyrequests|proxyvia)$/.test(lower) ||
     lower.startsWith('sslproxy')
   );
-}
-
-function oneArgument(name: string, args: readonly string[], usage: string, place: ConfigPlace): string {
-  argumentCount(args, 1, 1, name, `${name} ${usage}`, place);
-  return args[0]!;
 }
 
 /**

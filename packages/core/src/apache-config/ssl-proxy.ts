@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import type { BackendTlsOptions } from '../options.ts';
 import { type ConfigPlace, fail, type IgnoredDirective } from './error.ts';
 import type { ServerSettings, Setting } from './scope.ts';
-import { argumentCount, onOff } from './values.ts';
+import { oneArgument, onOff } from './values.ts';
 
 const NODE_TLS = "Node's TLS defaults apply (TLS 1.2 or later, Node's cipher list)";
 
@@ -20,10 +20,8 @@ export function readSslProxyDirective(
   place: ConfigPlace,
 ): IgnoredDirective | undefined | false {
   const lower = name.toLowerCase();
-  const one = (usage: string): string => {
-    argumentCount(args, 1, 1, name, `${name} ${usage}`, place);
-    return args[0]!;
-  };
+  const one = (usage: string): string => oneArgument(name, args, usage, place);
+
   const flag = (): Setting<boolean> => ({ value: onOff(one('On|Off'), name, place), place });
   const file = (): Setting<string> => ({ value: one('/path/to/file.pem'), place });
   if (lower === 'sslproxyengine') settings.sslProxyEngine = flag();

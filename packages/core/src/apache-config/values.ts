@@ -73,3 +73,14 @@ export function argumentCount(
     min === max ? (min === 1 ? 'one argument' : `${min} arguments`) : `${min} to ${max} arguments`;
   fail(place, `${directive} takes ${count}, found ${args.length}`, `write ${usage}`);
 }
+
+/** The single argument of `name`; otherwise an error showing `name usage`. */
+export function oneArgument(
+  name: string,
+  args: readonly string[],
+  usage: string,
+  place: ConfigPlace,
+): string {
+  argumentCount(args, 1, 1, name, `${name} ${usage}`, place);
+  return args[0]!;
+}
