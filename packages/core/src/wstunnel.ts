@@ -2,34 +2,21 @@
 
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { attachUpgradeOwner, type UpgradeHandler } from './dispatcher.ts';
-import { configError, TunnelError, type TunnelErrorCode } from './errors.ts';
-import {
-  publish,
-  requestInfo,
-  type TunnelInfo,
-  type TunnelOutcome,
-  type TunnelStats,
-  type WstunnelEvents,
-} from './events.ts';
-import { buildBackendRequest } from './forward-headers.ts';
-import { Handshake, type HandshakeResult } from './handshake.ts';
-import { HttpForwarder } from './http-forward.ts';
-import { writeErrorResponse, writeErrorToResponse } from './http-responses.ts';
+import { type EngineHost, refuseRequest, refuseUpgrade } from './engine-host.ts';
+import { configError } from './errors.ts';
+import { publish, requestInfo, type TunnelOutcome, type WstunnelEvents } from './events.ts';
 import type { WstunnelOptions } from './options.ts';
 import { afterPendingResponse } from './pipelining.ts';
+import { type HttpDecision, PlainProxy } from './plain-proxy.ts';
 import { respondOnSocket } from './plain-request.ts';
 import { type RouteDecision, RuleTable } from './rules.ts';
-import type { Splice } from './splice.ts';
-import { switchProtocols } from './switch-protocols.ts';
 import type { Target } from './target.ts';
+import { type TunnelDecision, TunnelEngine } from './tunnel-engine.ts';
 
-/** A decision to tunnel, as {@link RuleTable.route} returns it. */
-export type TunnelDecision = Extract<RouteDecision, { kind: 'tunnel' }>;
-/** A decision to proxy as plain HTTP, as {@link RuleTable.route} returns it. */
-export type HttpDecision = Extract<RouteDecision, { kind: 'http' }>;
+export type { HttpDecision } from './plain-proxy.ts';
+export type { TunnelDecision } from './tunnel-engine.ts';
 
 /** Default grace period of {@link Wstunnel.close} before open tunnels are ended. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
@@ -44,15 +31,13 @@ export interface CloseOptions {
 export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDisposable {
   /** The rules, in matching order. */
   readonly rules: RuleTable;
-  readonly #closeFrames: boolean;
-  readonly #handshakes = new Set<Handshake>();
-  readonly #tunnels = new Set<Splice>();
+  readonly #tunnels: TunnelEngine;
+  readonly #plain: PlainProxy;
+  readonly #host: EngineHost;
   readonly #perTarget = new Map<Target, number>();
-  readonly #forwarders = new Map<Target, HttpForwarder>();
   /** The dispatcher asks twice per upgrade (before Node commits to it, then with the socket): route once. */
   readonly #decisions = new WeakMap<IncomingMessage, RouteDecision>();
   readonly #detach = new Set<() => void>();
-  #requests = 0;
   #closing: Promise<void> | undefined;
   #drained: (() => void) | undefined;
 
@@ -62,17 +47,39 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
       configError('ERR_WSTUNNEL_INVALID_OPTION', 'options must be an object');
     const { rules, closeFrames, ...defaults } = options;
     this.rules = new RuleTable(rules, defaults);
-    this.#closeFrames = closeFrames ?? false;
+    const slots = this.#perTarget;
+    const owner = this;
+    this.#host = {
+      get closing() {
+        return owner.closing;
+      },
+      acquire(target) {
+        const used = slots.get(target) ?? 0;
+        if (used >= target.max) return false;
+        slots.set(target, used + 1);
+        return true;
+      },
+      take(target) {
+        slots.set(target, (slots.get(target) ?? 0) + 1);
+      },
+      release: (target) => this.#release(target),
+      report: (event, ...args) => {
+        (this.emit as (name: typeof event, ...values: typeof args) => boolean)(event, ...args);
+        publish(event, args);
+      },
+    };
+    this.#tunnels = new TunnelEngine(this.#host, closeFrames ?? false);
+    this.#plain = new PlainProxy(this.#host);
   }
 
   /** Handshakes in progress (including refusals still being relayed), open tunnels and plain requests in flight. */
   get size(): number {
-    return this.#handshakes.size + this.#tunnels.size + this.#requests;
+    return this.#tunnels.size + this.#plain.inFlight;
   }
 
   /** Open tunnels (after the 101). */
   get openTunnels(): number {
-    return this.#tunnels.size;
+    return this.#tunnels.openTunnels;
   }
 
   /** Whether {@link Wstunnel.close} was called. */
@@ -95,9 +102,23 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     const decision = this.rules.route(req, path);
     if (decision.kind === 'tunnel') return this.tunnel(req, socket, head, decision);
     if (decision.kind === 'reject')
-      return this.#refuse(req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', decision.status, decision.reason);
+      return refuseUpgrade(
+        this.#host,
+        req,
+        socket,
+        'ERR_WSTUNNEL_BAD_REQUEST',
+        decision.status,
+        decision.reason,
+      );
     if (decision.kind === 'pass')
-      return this.#refuse(req, socket, 'ERR_WSTUNNEL_NO_ROUTE', 404, 'no route for this upgrade');
+      return refuseUpgrade(
+        this.#host,
+        req,
+        socket,
+        'ERR_WSTUNNEL_NO_ROUTE',
+        404,
+        'no route for this upgrade',
+      );
     respondOnSocket(req, socket, (res) => this.proxyHttp(req, res, decision));
     const backend = `${decision.target.httpOrigin}${decision.backendPath}`;
     return Promise.resolve({ kind: 'proxied', info: requestInfo(req, backend, '-') });
@@ -110,59 +131,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     head: Buffer,
     decision: TunnelDecision,
   ): Promise<TunnelOutcome> {
-    return afterPendingResponse(socket, () => this.#tunnel(req, socket, head, decision));
-  }
-
-  #tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, match: TunnelDecision): Promise<TunnelOutcome> {
-    if (socket.destroyed || !socket.readable || !socket.writable) {
-      // A socket that already closed would never emit 'close' again: dialling for it would leak the backend side.
-      socket.destroy();
-      return Promise.resolve(
-        this.#failed(new TunnelError('ERR_WSTUNNEL_CLIENT_GONE', undefined, 'the client left'), undefined),
-      );
-    }
-    if (this.#closing !== undefined)
-      return this.#refuse(req, socket, 'ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down');
-    const { target, token } = match;
-    const active = this.#perTarget.get(target) ?? 0;
-    if (active >= target.max)
-      return this.#refuse(req, socket, 'ERR_WSTUNNEL_OVERLOADED', 503, 'too many tunnels to this backend');
-    const info = requestInfo(
-      req,
-      `${target.url.slice(0, target.url.indexOf(':'))}://${target.hostHeader}${match.backendPath}`,
-      token,
-    );
-    const encrypted = (req.socket as Partial<{ encrypted: boolean }>).encrypted === true;
-    const requestHead = buildBackendRequest(req, match.backendPath, target, token, {
-      remoteAddress: info.remoteAddress,
-      encrypted,
-    });
-    if (requestHead === undefined)
-      return this.#refuse(req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, 'invalid header value');
-    const clientReadBase = ((socket as Partial<Socket>).bytesRead ?? 0) - head.length;
-    this.#perTarget.set(target, active + 1);
-    return new Promise((resolve) => {
-      let handshake: Handshake | undefined;
-      const callbacks = {
-        decided: (result: HandshakeResult) =>
-          resolve(this.#decided(result, socket, target, info, clientReadBase)),
-        done: () => {
-          if (handshake !== undefined) this.#handshakes.delete(handshake);
-          this.#release(target);
-        },
-      };
-      try {
-        handshake = new Handshake({ client: socket, head, requestHead, target, token }, callbacks);
-        this.#handshakes.add(handshake);
-      } catch (error) {
-        // Dialling threw synchronously (an option Node rejects only at connect time): answer, never crash.
-        this.#release(target);
-        writeErrorResponse(socket, 502, 'cannot reach the backend');
-        resolve(
-          this.#failed(new TunnelError('ERR_WSTUNNEL_CONNECT', 502, 'cannot reach the backend', error), info),
-        );
-      }
-    });
+    return afterPendingResponse(socket, () => this.#tunnels.start(req, socket, head, decision));
   }
 
   /**
@@ -175,7 +144,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     const decision = (path === req.url ? this.#decisions.get(req) : undefined) ?? this.rules.route(req, path);
     if (decision.kind === 'pass') return false;
     if (decision.kind === 'reject')
-      this.#refuseRequest(req, res, 'ERR_WSTUNNEL_BAD_REQUEST', decision.status, decision.reason);
+      refuseRequest(this.#host, req, res, 'ERR_WSTUNNEL_BAD_REQUEST', decision.status, decision.reason);
     // A 'tunnel' decision reaches here only when the server did not hand the upgrade over: RFC 9110 7.8 lets it be served.
     else this.proxyHttp(req, res, { ...decision, kind: 'http' });
     return true;
@@ -183,33 +152,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
 
   /** Proxies a plain request whose rule was already matched (adapters call this); 503 beyond the target's `max`. */
   proxyHttp(req: IncomingMessage, res: ServerResponse, decision: HttpDecision): void {
-    const { target } = decision;
-    if (this.#closing !== undefined)
-      return this.#refuseRequest(req, res, 'ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down');
-    const active = this.#perTarget.get(target) ?? 0;
-    if (active >= target.max)
-      return this.#refuseRequest(
-        req,
-        res,
-        'ERR_WSTUNNEL_OVERLOADED',
-        503,
-        'too many connections to this backend',
-      );
-    let forwarder = this.#forwarders.get(target);
-    if (forwarder === undefined) {
-      forwarder = new HttpForwarder(target);
-      this.#forwarders.set(target, forwarder);
-    }
-    const info = requestInfo(req, `${target.httpOrigin}${decision.backendPath}`, '-');
-    const started = forwarder.forward(req, res, decision.backendPath, (result) => {
-      this.#requests--;
-      this.#release(target);
-      this.#report('proxied', info, result);
-    });
-    // A client that left before its request got here takes no slot: nothing would ever give it back.
-    if (!started) return;
-    this.#perTarget.set(target, active + 1);
-    this.#requests++;
+    this.#plain.proxy(req, res, decision);
   }
 
   /**
@@ -247,16 +190,15 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
         this.#drained = resolve;
       });
       const deadline = setTimeout(() => {
-        for (const handshake of this.#handshakes) handshake.abort();
-        for (const tunnel of this.#tunnels) tunnel.shutdown();
-        for (const forwarder of this.#forwarders.values()) forwarder.abort();
+        this.#tunnels.abort();
+        this.#plain.abort();
       }, timeout);
       await drained;
       clearTimeout(deadline);
     }
     for (const detach of this.#detach) detach();
     this.#detach.clear();
-    for (const forwarder of this.#forwarders.values()) forwarder.close();
+    this.#plain.close();
   }
 
   #route(req: IncomingMessage): UpgradeHandler | undefined {
@@ -270,86 +212,15 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     if (decision.kind === 'reject') {
       const { status, reason } = decision;
       return (request, socket) =>
-        void this.#refuse(request, socket, 'ERR_WSTUNNEL_BAD_REQUEST', status, reason);
+        void refuseUpgrade(this.#host, request, socket, 'ERR_WSTUNNEL_BAD_REQUEST', status, reason);
     }
     const tunnel = decision;
     return (request, socket, head) => void this.tunnel(request, socket, head, tunnel);
   }
 
-  #decided(
-    result: HandshakeResult,
-    socket: Duplex,
-    target: Target,
-    info: TunnelInfo,
-    readBase: number,
-  ): TunnelOutcome {
-    if (result.kind === 'failed') return this.#failed(result.error, info);
-    if (result.kind === 'refused') {
-      this.#report('refused', info, result.status);
-      return { kind: 'refused', info, status: result.status };
-    }
-    let reportClosed!: (stats: TunnelStats) => void;
-    const closed = new Promise<TunnelStats>((resolve) => {
-      reportClosed = resolve;
-    });
-    // The handshake's `done` releases its slot right after this returns; the tunnel takes one of its own.
-    this.#perTarget.set(target, (this.#perTarget.get(target) ?? 0) + 1);
-    const tunnel = switchProtocols(result, {
-      client: socket,
-      target,
-      info,
-      closeFrames: this.#closeFrames,
-      clientReadBase: readBase,
-      onClosed: (stats) => {
-        this.#tunnels.delete(tunnel);
-        this.#release(target);
-        this.#report('close', info, stats);
-        reportClosed(stats);
-      },
-    });
-    this.#tunnels.add(tunnel);
-    this.#report('open', info);
-    return { kind: 'open', info, closed };
-  }
-
   #release(target: Target): void {
     this.#perTarget.set(target, (this.#perTarget.get(target) ?? 1) - 1);
     if (this.size === 0) this.#drained?.();
-  }
-
-  #refuse(
-    req: IncomingMessage,
-    socket: Duplex,
-    code: TunnelErrorCode,
-    status: number,
-    message: string,
-  ): Promise<TunnelOutcome> {
-    writeErrorResponse(socket, status, message);
-    return Promise.resolve(
-      this.#failed(new TunnelError(code, status, message), requestInfo(req, '-', req.headers.upgrade ?? '-')),
-    );
-  }
-
-  #refuseRequest(
-    req: IncomingMessage,
-    res: ServerResponse,
-    code: TunnelErrorCode,
-    status: number,
-    message: string,
-  ): void {
-    writeErrorToResponse(res, status, message);
-    this.#failed(new TunnelError(code, status, message), requestInfo(req, '-', '-'));
-  }
-
-  #failed(error: TunnelError, info: TunnelInfo | undefined): TunnelOutcome {
-    this.#report('failed', error, info);
-    return { kind: 'failed', error };
-  }
-
-  /** Emits the event and publishes it on its diagnostics channel. */
-  #report<E extends keyof WstunnelEvents>(event: E, ...args: WstunnelEvents[E]): void {
-    (this.emit as (name: E, ...values: WstunnelEvents[E]) => boolean)(event, ...args);
-    publish(event, args);
   }
 }
 
