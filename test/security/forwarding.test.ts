@@ -12,12 +12,16 @@ import { openClient, roundTrip } from '../helpers/gateway.ts';
 import {
   acceptAnything,
   answerThrough,
+  type Collector,
   Fixture,
+  forwardedFields,
   forwardThrough,
+  gatewayTo,
   parseResponse,
   proxyPlain,
   rawRequest,
   requestHeaderPairs,
+  requestLine,
   SAMPLE_KEY,
   switching101,
   TEST_TIMEOUT_MS,
@@ -48,6 +52,33 @@ const PATH_CASES: readonly (readonly [string, string])[] = [
   ['/ws/%7e?%7e', '/base/~?%7e'],
 ];
 
+/** The request line the backend must get for each of {@link PATH_CASES}, in order. */
+const PATH_CASE_REQUEST_LINES = PATH_CASES.map(([, expected]) => `GET ${expected} HTTP/1.1`);
+
+/**
+ * Sends `request(path)` for each of {@link PATH_CASES}, each on a connection of its own, through one gateway to a
+ * backend that accepts anything; `answered` waits for (and checks) each client's answer before the next is sent.
+ * Resolves with the request lines the backend received, in order.
+ */
+async function backendRequestLines(
+  request: (path: string) => string,
+  answered: (client: Collector, path: string) => Promise<void>,
+): Promise<string[]> {
+  const { backend, gateway } = await gatewayTo(fx, acceptAnything);
+  for (const [path] of PATH_CASES) {
+    const client = await fx.client(gateway.port);
+    client.socket.write(request(path));
+    await answered(client, path);
+  }
+  return backend.conns.map((conn) => requestLine(conn.head));
+}
+
+/** A request-target with a percent-encoded CRLF that, decoded, would inject a header and a second request. */
+const ENCODED_CRLF_PATH = '/ws/a%0d%0aX-Injected:%201%0d%0a%0d%0aGET%20/smuggled';
+
+/** What the backend must get for {@link ENCODED_CRLF_PATH}: the escapes kept (upper-cased), one request line. */
+const ENCODED_CRLF_REQUEST_LINE = 'GET /base/a%0D%0AX-Injected:%201%0D%0A%0D%0AGET%20/smuggled HTTP/1.1';
+
 const CLIENT_HEADERS: [string, string][] = [
   ['Host', 'front.example:8443'],
   ['Origin', 'https://app.example'],
@@ -60,6 +91,22 @@ const CLIENT_HEADERS: [string, string][] = [
   ['Sec-WebSocket-Protocol', 'chat, superchat'],
   ['Sec-WebSocket-Extensions', 'permessage-deflate; client_max_window_bits'],
   ['User-Agent', 'sec-test/1'],
+];
+
+/** X-Forwarded-* a client forges, X-Forwarded-For twice (in two spellings): by default none may reach the backend. */
+const FORGED_FORWARDED: readonly (readonly [string, string])[] = [
+  ['X-Forwarded-For', '6.6.6.6'],
+  ['X-Forwarded-Host', 'evil.example'],
+  ['X-Forwarded-Proto', 'https'],
+  ['x-forwarded-for', '7.7.7.7'],
+];
+
+/** X-Forwarded-* from a trusted proxy in front, X-Forwarded-For in two lines: trustForwarded keeps them, in order. */
+const TRUSTED_FORWARDED: readonly (readonly [string, string])[] = [
+  ['X-Forwarded-For', '198.51.100.1'],
+  ['X-Forwarded-Host', 'edge.example'],
+  ['X-Forwarded-Proto', 'https'],
+  ['X-Forwarded-For', '198.51.100.2'],
 ];
 
 describe('the request the backend receives', () => {
@@ -104,41 +151,28 @@ describe('the request the backend receives', () => {
     'client X-Forwarded-* headers are replaced by the gateway’s by default (no forged client address)',
     opts,
     async () => {
-      const { backendHead } = await forwardThrough(
-        fx,
-        wsHandshake('/ws/chat', [
-          ['X-Forwarded-For', '6.6.6.6'],
-          ['X-Forwarded-Host', 'evil.example'],
-          ['X-Forwarded-Proto', 'https'],
-          ['x-forwarded-for', '7.7.7.7'],
-        ]),
-      );
-      const pairs = requestHeaderPairs(backendHead);
-      assert.deepEqual(values(pairs, 'x-forwarded-for'), ['127.0.0.1']);
-      assert.deepEqual(values(pairs, 'x-forwarded-host'), ['front.example']);
-      assert.deepEqual(values(pairs, 'x-forwarded-proto'), ['http']);
-      for (const forged of ['6.6.6.6', '7.7.7.7', 'evil.example', 'https']) {
+      const { backendHead } = await forwardThrough(fx, wsHandshake('/ws/chat', FORGED_FORWARDED));
+      assert.deepEqual(forwardedFields(backendHead), {
+        for: ['127.0.0.1'],
+        host: ['front.example'],
+        proto: ['http'],
+      });
+      for (const [, forged] of FORGED_FORWARDED) {
         assert.ok(!backendHead.includes(forged), `forged ${forged} reached the backend`);
       }
     },
   );
 
   test('trustForwarded appends the gateway’s values after the client’s, one line each', opts, async () => {
-    const { backendHead } = await forwardThrough(
-      fx,
-      wsHandshake('/ws/chat', [
-        ['X-Forwarded-For', '198.51.100.1'],
-        ['X-Forwarded-Host', 'edge.example'],
-        ['X-Forwarded-Proto', 'https'],
-        ['X-Forwarded-For', '198.51.100.2'],
-      ]),
-      { trustForwarded: true },
-    );
-    const pairs = requestHeaderPairs(backendHead);
-    assert.deepEqual(values(pairs, 'x-forwarded-for'), ['198.51.100.1, 198.51.100.2, 127.0.0.1']);
-    assert.deepEqual(values(pairs, 'x-forwarded-host'), ['edge.example, front.example']);
-    assert.deepEqual(values(pairs, 'x-forwarded-proto'), ['https, http']);
-    const names = pairs.map(([name]) => name);
+    const { backendHead } = await forwardThrough(fx, wsHandshake('/ws/chat', TRUSTED_FORWARDED), {
+      trustForwarded: true,
+    });
+    assert.deepEqual(forwardedFields(backendHead), {
+      for: ['198.51.100.1, 198.51.100.2, 127.0.0.1'],
+      host: ['edge.example, front.example'],
+      proto: ['https, http'],
+    });
+    const names = requestHeaderPairs(backendHead).map(([name]) => name);
     assert.deepEqual(names.slice(-5), [
       'x-forwarded-for',
       'x-forwarded-host',
@@ -171,15 +205,10 @@ describe('the request the backend receives', () => {
     'the path reaches the backend normalised (unreserved escapes decoded, others upper-cased) and the query byte for byte',
     opts,
     async () => {
-      const backend = await fx.backend(acceptAnything);
-      const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
-      for (const [index, [path, expected]] of PATH_CASES.entries()) {
-        const client = await fx.client(gw.port);
-        client.socket.write(wsHandshake(path));
+      const lines = await backendRequestLines(wsHandshake, async (client, path) => {
         assert.match(await client.head(), /^HTTP\/1\.1 101 /, `${path} was not tunnelled`);
-        const requestLine = backend.conns[index]!.head.split('\r\n')[0];
-        assert.equal(requestLine, `GET ${expected} HTTP/1.1`, `for ${path}`);
-      }
+      });
+      assert.deepEqual(lines, PATH_CASE_REQUEST_LINES);
     },
   );
 
@@ -187,12 +216,8 @@ describe('the request the backend receives', () => {
     'a percent-encoded CRLF in the path stays encoded (upper-cased, as Apache forwards it) and cannot split the backend request',
     opts,
     async () => {
-      const { backendHead } = await forwardThrough(
-        fx,
-        wsHandshake('/ws/a%0d%0aX-Injected:%201%0d%0a%0d%0aGET%20/smuggled'),
-      );
-      const lines = backendHead.split('\r\n');
-      assert.equal(lines[0], 'GET /base/a%0D%0AX-Injected:%201%0D%0A%0D%0AGET%20/smuggled HTTP/1.1');
+      const { backendHead } = await forwardThrough(fx, wsHandshake(ENCODED_CRLF_PATH));
+      assert.equal(requestLine(backendHead), ENCODED_CRLF_REQUEST_LINE);
       assert.deepEqual(values(requestHeaderPairs(backendHead), 'x-injected'), []);
     },
   );
@@ -202,7 +227,7 @@ describe('the request the backend receives', () => {
     opts,
     async () => {
       const { backendHead } = await forwardThrough(fx, wsHandshake('/%77s/chat'));
-      assert.equal(backendHead.split('\r\n')[0], 'GET /base/chat HTTP/1.1');
+      assert.equal(requestLine(backendHead), 'GET /base/chat HTTP/1.1');
     },
   );
 
@@ -218,16 +243,14 @@ describe('the plain request the backend receives', () => {
     'a plain request’s path is normalised like an upgrade’s, and its query forwarded byte for byte',
     opts,
     async () => {
-      const backend = await fx.backend(acceptAnything);
-      const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
-      for (const [index, [path, expected]] of PATH_CASES.entries()) {
-        const client = await fx.client(gw.port);
-        client.socket.write(rawRequest(`GET ${path} HTTP/1.1`, [['Host', 'front.example']]));
-        const response = await client.response();
-        assert.equal(response.status, 200, `${path}: ${response.head}`);
-        const requestLine = backend.conns[index]!.head.split('\r\n')[0];
-        assert.equal(requestLine, `GET ${expected} HTTP/1.1`, `for ${path}`);
-      }
+      const lines = await backendRequestLines(
+        (path) => rawRequest(`GET ${path} HTTP/1.1`, [['Host', 'front.example']]),
+        async (client, path) => {
+          const response = await client.response();
+          assert.equal(response.status, 200, `${path}: ${response.head}`);
+        },
+      );
+      assert.deepEqual(lines, PATH_CASE_REQUEST_LINES);
     },
   );
 
@@ -237,14 +260,9 @@ describe('the plain request the backend receives', () => {
     async () => {
       const { backendHead } = await proxyPlain(
         fx,
-        rawRequest('GET /ws/a%0d%0aX-Injected:%201%0d%0a%0d%0aGET%20/smuggled HTTP/1.1', [
-          ['Host', 'front.example'],
-        ]),
+        rawRequest(`GET ${ENCODED_CRLF_PATH} HTTP/1.1`, [['Host', 'front.example']]),
       );
-      assert.equal(
-        backendHead.split('\r\n')[0],
-        'GET /base/a%0D%0AX-Injected:%201%0D%0A%0D%0AGET%20/smuggled HTTP/1.1',
-      );
+      assert.equal(requestLine(backendHead), ENCODED_CRLF_REQUEST_LINE);
       assert.deepEqual(values(requestHeaderPairs(backendHead), 'x-injected'), []);
     },
   );
@@ -255,19 +273,14 @@ describe('the plain request the backend receives', () => {
     async () => {
       const { backendHead } = await proxyPlain(
         fx,
-        rawRequest('GET /ws/page HTTP/1.1', [
-          ['Host', 'front.example'],
-          ['X-Forwarded-For', '6.6.6.6'],
-          ['X-Forwarded-Host', 'evil.example'],
-          ['X-Forwarded-Proto', 'https'],
-          ['x-forwarded-for', '7.7.7.7'],
-        ]),
+        rawRequest('GET /ws/page HTTP/1.1', [['Host', 'front.example'], ...FORGED_FORWARDED]),
       );
-      const pairs = requestHeaderPairs(backendHead);
-      assert.deepEqual(values(pairs, 'x-forwarded-for'), ['127.0.0.1']);
-      assert.deepEqual(values(pairs, 'x-forwarded-host'), ['front.example']);
-      assert.deepEqual(values(pairs, 'x-forwarded-proto'), ['http']);
-      for (const forged of ['6.6.6.6', '7.7.7.7', 'evil.example', 'https']) {
+      assert.deepEqual(forwardedFields(backendHead), {
+        for: ['127.0.0.1'],
+        host: ['front.example'],
+        proto: ['http'],
+      });
+      for (const [, forged] of FORGED_FORWARDED) {
         assert.ok(!backendHead.includes(forged), `forged ${forged} reached the backend`);
       }
     },
@@ -279,19 +292,14 @@ describe('the plain request the backend receives', () => {
     async () => {
       const { backendHead } = await proxyPlain(
         fx,
-        rawRequest('GET /ws/page HTTP/1.1', [
-          ['Host', 'front.example'],
-          ['X-Forwarded-For', '198.51.100.1'],
-          ['X-Forwarded-Host', 'edge.example'],
-          ['X-Forwarded-Proto', 'https'],
-          ['X-Forwarded-For', '198.51.100.2'],
-        ]),
+        rawRequest('GET /ws/page HTTP/1.1', [['Host', 'front.example'], ...TRUSTED_FORWARDED]),
         { trustForwarded: true },
       );
-      const pairs = requestHeaderPairs(backendHead);
-      assert.deepEqual(values(pairs, 'x-forwarded-for'), ['198.51.100.1, 198.51.100.2, 127.0.0.1']);
-      assert.deepEqual(values(pairs, 'x-forwarded-host'), ['edge.example, front.example']);
-      assert.deepEqual(values(pairs, 'x-forwarded-proto'), ['https, http']);
+      assert.deepEqual(forwardedFields(backendHead), {
+        for: ['198.51.100.1, 198.51.100.2, 127.0.0.1'],
+        host: ['edge.example, front.example'],
+        proto: ['https, http'],
+      });
     },
   );
 

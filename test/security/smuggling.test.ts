@@ -12,10 +12,12 @@ import {
   assertPlainRequest,
   barrier,
   Fixture,
+  gatewayTo,
   PLAIN_BODY,
   parseResponse,
   rawRequest,
   SWITCHING,
+  sendThrough,
   statusLineCount,
   TEST_TIMEOUT_MS,
   values,
@@ -27,6 +29,13 @@ const opts = { timeout: TEST_TIMEOUT_MS };
 const SMUGGLED = 'GET /internal/admin HTTP/1.1\r\nHost: backend.internal\r\n\r\n';
 
 const fx = Fixture.perTest();
+
+/** An upgrade to a protocol no rule tunnels (`Upgrade: foo` + `Connection: Upgrade`): proxied as a plain request. */
+const UPGRADE_FOO = rawRequest('GET /ws/chat HTTP/1.1', [
+  ['Host', 'front.example'],
+  ['Upgrade', 'foo'],
+  ['Connection', 'Upgrade'],
+]);
 
 /** A refusal with a Content-Length body; a 426 also carries the Upgrade the backend wants. */
 function refusal(status: number, body: string): string {
@@ -41,10 +50,9 @@ describe('a refused upgrade never becomes a tunnel', () => {
       opts,
       async () => {
         const body = `refused with ${status}`;
-        const backend = await fx.backend(({ socket }) => socket.write(refusal(status, body)));
-        const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
+        const { backend, gateway } = await gatewayTo(fx, ({ socket }) => socket.write(refusal(status, body)));
 
-        const answer = await fx.exchange(gw.port, wsHandshake('/ws/chat') + SMUGGLED);
+        const answer = await fx.exchange(gateway.port, wsHandshake('/ws/chat') + SMUGGLED);
         const response = parseResponse(answer);
         assert.equal(response.status, status);
         assert.equal(response.body.toString('latin1'), body, 'exactly the refusal body, then the close');
@@ -67,17 +75,16 @@ describe('a refused upgrade never becomes a tunnel', () => {
       `backend ${status}: a GET sent after the refusal head arrived never reaches the backend`,
       opts,
       async () => {
-        const backend = await fx.backend(({ socket }) =>
-          socket.write(`HTTP/1.1 ${status} Refused\r\nContent-Length: 10\r\n\r\n12345`),
+        const { backend, gateway, client } = await sendThrough(
+          fx,
+          ({ socket }) => socket.write(`HTTP/1.1 ${status} Refused\r\nContent-Length: 10\r\n\r\n12345`),
+          wsHandshake('/ws/chat'),
         );
-        const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
-        const client = await fx.client(gw.port);
-        client.socket.write(wsHandshake('/ws/chat'));
         await client.until((b) => b.includes('\r\n\r\n12345'), 'the refusal head and half its body');
 
         // The backend connection is still open (5 body bytes to go) while the client sends its follow-up.
         await writeFully(client.socket, SMUGGLED);
-        await barrier(gw.port);
+        await barrier(gateway.port);
         assert.equal(backend.receivedAfterHead(0).length, 0, 'the follow-up reached the backend mid-refusal');
 
         backend.conns[0]!.socket.write('67890');
@@ -95,16 +102,16 @@ describe('a refused upgrade never becomes a tunnel', () => {
     'a close-delimited refusal: a follow-up sent while the backend is still open never reaches it',
     opts,
     async () => {
-      const backend = await fx.backend(({ socket }) =>
-        socket.write('HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n\r\nno tunnel for you'),
+      const { backend, gateway, client } = await sendThrough(
+        fx,
+        ({ socket }) =>
+          socket.write('HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n\r\nno tunnel for you'),
+        wsHandshake('/ws/chat'),
       );
-      const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
-      const client = await fx.client(gw.port);
-      client.socket.write(wsHandshake('/ws/chat'));
       await client.until((b) => b.includes('no tunnel for you'), 'the refusal body');
 
       await writeFully(client.socket, `${SMUGGLED}\x81\x85\x00\x00\x00\x00hello`);
-      await barrier(gw.port);
+      await barrier(gateway.port);
       assert.equal(backend.receivedAfterHead(0).length, 0, 'client bytes reached the backend mid-refusal');
 
       backend.conns[0]!.socket.end();
@@ -122,12 +129,11 @@ describe('a refused upgrade never becomes a tunnel', () => {
     opts,
     async () => {
       const fake = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
-      const backend = await fx.backend(({ socket }) =>
-        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok${fake}\x81\x05hello`),
+      const { backend, client } = await sendThrough(
+        fx,
+        ({ socket }) => socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok${fake}\x81\x05hello`),
+        wsHandshake('/ws/chat'),
       );
-      const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
-      const client = await fx.client(gw.port);
-      client.socket.write(wsHandshake('/ws/chat'));
       await client.until((b) => b.includes('\r\n\r\nok'), 'the 200');
       client.socket.write(SMUGGLED);
 
@@ -142,14 +148,13 @@ describe('a refused upgrade never becomes a tunnel', () => {
   );
 
   test('a chunked refusal is relayed decoded up to its last chunk, nothing after it', opts, async () => {
-    const backend = await fx.backend(({ socket }) =>
+    const { backend, gateway } = await gatewayTo(fx, ({ socket }) =>
       socket.write(
         'HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\nWWW-Authenticate: Basic\r\n\r\n' +
           '4\r\nlog \r\n6\r\nin now\r\n0\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n',
       ),
     );
-    const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
-    const answer = await fx.exchange(gw.port, wsHandshake('/ws/chat') + SMUGGLED);
+    const answer = await fx.exchange(gateway.port, wsHandshake('/ws/chat') + SMUGGLED);
     const response = parseResponse(answer);
     assert.equal(response.status, 401);
     assert.deepEqual(values(response, 'www-authenticate'), ['Basic']);
@@ -167,13 +172,12 @@ describe('a refused upgrade never becomes a tunnel', () => {
     'a refused 200 carrying Upgrade/Connection: upgrade is relayed without them (the client never switches)',
     opts,
     async () => {
-      const backend = await fx.backend(({ socket }) =>
+      const { gateway } = await gatewayTo(fx, ({ socket }) =>
         socket.write(
           'HTTP/1.1 200 OK\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nContent-Length: 2\r\n\r\nok',
         ),
       );
-      const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
-      const response = parseResponse(await fx.exchange(gw.port, wsHandshake('/ws/chat')));
+      const response = parseResponse(await fx.exchange(gateway.port, wsHandshake('/ws/chat')));
       assert.equal(response.status, 200);
       assert.deepEqual(values(response, 'upgrade'), []);
       assert.deepEqual(values(response, 'connection'), ['close']);
@@ -184,10 +188,9 @@ describe('a refused upgrade never becomes a tunnel', () => {
     'Upgrade without Connection: upgrade, with a pipelined GET: the first is proxied as a plain request, the second routed on its own (404), neither tunnelled',
     opts,
     async () => {
-      const backend = await fx.backend(acceptAnything);
-      const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
-      const client = await fx.client(gw.port);
-      client.socket.write(
+      const { backend, client } = await sendThrough(
+        fx,
+        acceptAnything,
         rawRequest('GET /ws/chat HTTP/1.1', [
           ['Host', 'front.example'],
           ['Upgrade', 'websocket'],
@@ -216,20 +219,15 @@ describe('a refused upgrade never becomes a tunnel', () => {
     'a GET pipelined behind a plain-proxied upgrade to the same rule never reaches the backend as raw bytes',
     opts,
     async () => {
-      const backend = await fx.backend(acceptAnything);
-      const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
-      const client = await fx.client(gw.port);
-      client.socket.write(
-        rawRequest('GET /ws/chat HTTP/1.1', [
-          ['Host', 'front.example'],
-          ['Upgrade', 'foo'],
-          ['Connection', 'Upgrade'],
-        ]) + SMUGGLED.replace('/internal/admin', '/ws/internal'),
+      const { backend, gateway, client } = await sendThrough(
+        fx,
+        acceptAnything,
+        UPGRADE_FOO + SMUGGLED.replace('/internal/admin', '/ws/internal'),
       );
       const first = await client.response();
       assert.equal(first.status, 200);
       // Both requests were in one write, so the gateway has read the second; closing it flushes what it sent on.
-      await gw.close(0);
+      await gateway.close(0);
       await backend.allClosed();
       assert.ok(!SWITCHING.test(client.text), 'something switched protocols');
       assertPlainRequest(backend.conns[0]!.head);
@@ -258,16 +256,7 @@ describe('a refused upgrade never becomes a tunnel', () => {
     'a request pipelined behind a plain-proxied Upgrade + Connection: upgrade request gets a close, not a hang',
     opts,
     async () => {
-      const backend = await fx.backend(acceptAnything);
-      const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
-      const client = await fx.client(gw.port);
-      client.socket.write(
-        rawRequest('GET /ws/chat HTTP/1.1', [
-          ['Host', 'front.example'],
-          ['Upgrade', 'foo'],
-          ['Connection', 'Upgrade'],
-        ]) + SMUGGLED,
-      );
+      const { backend, client } = await sendThrough(fx, acceptAnything, UPGRADE_FOO + SMUGGLED);
       const first = await client.response();
       assert.equal(first.status, 200);
       assert.match(first.head, /\r\nConnection: close\r\n/i);

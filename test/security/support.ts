@@ -94,6 +94,21 @@ export function requestHeaderPairs(head: string): [string, string][] {
     });
 }
 
+/** The request line of a request head. */
+export function requestLine(head: string): string {
+  return head.split('\r\n')[0]!;
+}
+
+/** The values of each X-Forwarded-* field in a request head, for one `deepEqual` on all three. */
+export function forwardedFields(head: string): { for: string[]; host: string[]; proto: string[] } {
+  const pairs = requestHeaderPairs(head);
+  return {
+    for: values(pairs, 'x-forwarded-for'),
+    host: values(pairs, 'x-forwarded-host'),
+    proto: values(pairs, 'x-forwarded-proto'),
+  };
+}
+
 /**
  * Asserts `bytes` hold exactly one complete error response written by the gateway: `status`, `Connection: close`,
  * a Content-Length matching a short, non-empty body, and nothing after it.
@@ -408,6 +423,30 @@ export function switching101(extra = '', upgrade = 'websocket'): string {
 
 /** Per-rule options a test may set on the `/ws/` rule. */
 export type RuleOptions = Omit<PrefixRule, 'path' | 'target'>;
+
+/** Starts a scripted backend (see {@link Fixture.backend}) and a gateway in front of it: `/ws/` -> backend `/base/`. */
+export async function gatewayTo(
+  fx: Fixture,
+  script?: ConnScript,
+  rule: RuleOptions = {},
+): Promise<{ backend: ScriptedBackend; gateway: TestGateway }> {
+  const backend = await fx.backend(script);
+  const gateway = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/`, ...rule }] });
+  return { backend, gateway };
+}
+
+/** {@link gatewayTo}, then a client connection that has sent `request` to the gateway (nothing awaited on it). */
+export async function sendThrough(
+  fx: Fixture,
+  script: ConnScript,
+  request: string,
+  rule: RuleOptions = {},
+): Promise<{ backend: ScriptedBackend; gateway: TestGateway; client: Collector }> {
+  const { backend, gateway } = await gatewayTo(fx, script, rule);
+  const client = await fx.client(gateway.port);
+  client.socket.write(Buffer.from(request, 'latin1'));
+  return { backend, gateway, client };
+}
 
 /**
  * Sends `request` through a gateway (`/ws/` -> backend `/base/`) to a backend answering a correct 101; resolves
