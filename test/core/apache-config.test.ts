@@ -96,7 +96,7 @@ describe('readApacheConfig: each directive form becomes the rule Apache would ev
     ],
     [
       '<Location path> with ProxyPass and per-rule options',
-      '<Location /chat/>\n  ProxyPass ws://b/chat/ upgrade=websocket\n  ProxyPreserveHost On\n  ProxyAddHeaders Off\n  ProxyWebsocketFallbackToProxyHttp Off\n  ProxyTimeout 120\n</Location>',
+      '<Location /chat/>\n  ProxyPass ws://b/chat/ upgrade=websocket\n  ProxyPreserveHost On\n  ProxyAddHeaders Off\n  ProxyWebsocketFallbackToProxyHttp Off\n</Location>',
       [
         {
           path: '/chat/',
@@ -105,14 +105,26 @@ describe('readApacheConfig: each directive form becomes the rule Apache would ev
           preserveHost: true,
           xForwarded: false,
           fallbackToHttp: false,
-          timeout: 120_000,
         },
       ],
     ],
     [
-      'a worker timeout= wins over the <Location> ProxyTimeout',
-      '<Location /a/>\nProxyTimeout 120\nProxyPass ws://b/ timeout=90\n</Location>',
-      [{ path: '/a/', target: 'ws://b/', timeout: 90_000 }],
+      'ProxyPass inside <LocationMatch> is a regex rule to which httpd appends the whole path',
+      '<LocationMatch "^/k/(.*)$">\nProxyPass http://b/lm/\n</LocationMatch>',
+      [{ match: '^/k/(.*)$', target: 'http://b/lm/' }],
+    ],
+    [
+      'ProxyPassMatch inside a path <Location> only applies under that path',
+      '<Location /m/>\nProxyPassMatch http://b/mm\n</Location>',
+      [{ match: '^/m/', target: 'http://b/mm' }],
+    ],
+    [
+      'a ProxyPass path is written decoded, as httpd compares it',
+      'ProxyPass "/c d/" http://b/sp/\nProxyPass /a%20b/ http://b/enc/',
+      [
+        { path: '/c%20d/', target: 'http://b/sp/' },
+        { path: '/a%2520b/', target: 'http://b/enc/' },
+      ],
     ],
     [
       '<LocationMatch regex> with ProxyPassMatch',
@@ -436,17 +448,22 @@ describe('readApacheConfig: httpd file syntax', () => {
         file: 'site.conf',
         line: 1,
         directive: 'RewriteRule ^/r ws://r/ [P]',
-        reason:
-          'RewriteEngine is not On in this server (a <VirtualHost> needs its own), so httpd ignores the rule',
+        reason: 'RewriteEngine is not On for this server, so httpd ignores the rule',
       },
     ]);
     assert.deepStrictEqual(rules('RewriteRule ^/r ws://r/ [P]\nRewriteEngine On'), [
       { rewrite: '^/r', target: 'ws://r/' },
     ]);
     assert.deepStrictEqual(rules('RewriteEngine On\nRewriteRule ^/r ws://r/ [P]\nRewriteEngine Off'), []);
-    // mod_rewrite settings are not inherited: the main server's RewriteEngine On does not reach the virtual host.
+    // httpd 2.4.71: a virtual host without its own RewriteEngine inherits the main server's On.
     assert.deepStrictEqual(
       rules('RewriteEngine On\n<VirtualHost *:80>\nRewriteRule ^/r ws://r/ [P]\n</VirtualHost>'),
+      [{ rewrite: '^/r', target: 'ws://r/' }],
+    );
+    assert.deepStrictEqual(
+      rules(
+        'RewriteEngine On\n<VirtualHost *:80>\nRewriteEngine Off\nRewriteRule ^/r ws://r/ [P]\n</VirtualHost>',
+      ),
       [],
     );
   });
@@ -606,10 +623,10 @@ describe('readApacheConfig: what cannot be imported fails at its line', () => {
       /per-directory rewriting is not supported/,
     ],
     [
-      'ProxyPass inside <LocationMatch>',
-      '<LocationMatch ^/a>\nProxyPass ws://a/\n</LocationMatch>',
+      'ProxyTimeout inside <Location> (httpd: not allowed in <Location> context)',
+      '<Location /a/>\nProxyTimeout 120\nProxyPass ws://b/\n</Location>',
       2,
-      /use ProxyPassMatch/,
+      /ProxyTimeout not allowed in <Location>/,
     ],
     [
       'two ProxyPass in one <Location>',

@@ -84,13 +84,14 @@ export function assemble(
   }
   const rewriting = vhost ?? main;
   let rewriteRules = rewriting.rewriteRules;
-  if (rewriting.rewriteEngine?.value !== true) {
+  // A virtual host without its own RewriteEngine inherits the main server's (checked against httpd 2.4.71).
+  const engine = vhost?.rewriteEngine ?? main.rewriteEngine;
+  if (engine?.value !== true) {
     for (const { place, written } of rewriteRules) {
       notes.push({
         ...place,
         directive: written,
-        reason:
-          'RewriteEngine is not On in this server (a <VirtualHost> needs its own), so httpd ignores the rule',
+        reason: 'RewriteEngine is not On for this server, so httpd ignores the rule',
       });
     }
     rewriteRules = [];

@@ -87,15 +87,14 @@ export function readProxyPass(
     if (path === undefined) fail(place, `${name} needs a path and a backend URL`, `write ${usage}`);
     pattern = path;
   } else {
-    if (location.regex && !regex) {
-      fail(
-        place,
-        'ProxyPass inside a <LocationMatch> (or <Location ~>) takes the regular expression as a literal path',
-        'use ProxyPassMatch inside a regular-expression Location, as the httpd manual says',
-      );
-    }
+    // A ProxyPass in <LocationMatch> is a regex rule (httpd appends the whole path to its URL); a ProxyPassMatch in a
+    // path <Location> still only applies under that path.
+    pattern = location.regex
+      ? location.path
+      : regex
+        ? `^${encodeDecodedPath(location.path).replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}${location.path.endsWith('/') ? '' : '(?:/|$)'}`
+        : location.path;
     regex ||= location.regex;
-    pattern = location.path;
   }
   const target = words[at++];
   if (target === undefined) {
@@ -120,6 +119,8 @@ export function readProxyPass(
   if (!regex && !pattern.startsWith('/')) {
     fail(place, `${name} path "${pattern}" must start with /`, `write ${usage}`);
   }
+  // httpd compares the path with the decoded request path; wstunnel's rules see it percent-encoded.
+  if (!regex) pattern = encodeDecodedPath(pattern);
   if (target === '!') {
     if (parameters.length > 0) fail(place, `an exclusion (${name} ... !) takes no parameters`, 'remove them');
     return { regex, pattern, target: undefined, options: {}, ignored: [] };
@@ -127,4 +128,17 @@ export function readProxyPass(
   checkBackendUrl(target, name, place);
   const { options, ignored } = readWorkerParameters(parameters, name, place);
   return { regex, pattern, target, options, ignored };
+}
+
+/** Writes a path as httpd reads it (decoded: `%` is a percent sign) in the percent-encoded form rules match against. */
+function encodeDecodedPath(path: string): string {
+  return [...path]
+    .map((char) =>
+      /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/.test(char)
+        ? char
+        : [...Buffer.from(char)]
+            .map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`)
+            .join(''),
+    )
+    .join('');
 }

@@ -59,8 +59,8 @@ export function readServerSetting(
 
 /**
  * Reads a directive written inside a `<Location>` as an option of that Location's rule (`ProxyPreserveHost`,
- * `ProxyAddHeaders`, `ProxyWebsocketFallbackToProxyHttp`, `ProxyTimeout`). Returns `false` when `name` is none of
- * them; throws when it is a server-level setting.
+ * `ProxyAddHeaders`, `ProxyWebsocketFallbackToProxyHttp`). Returns `false` when `name` is none of them; throws when
+ * it is a server-level setting (httpd refuses `ProxyTimeout` there too).
  */
 export function readLocationSetting(
   name: string,
@@ -71,8 +71,6 @@ export function readLocationSetting(
   const lower = name.toLowerCase();
   if (isFlag(lower))
     location.options[FLAGS[lower]] = onOff(oneArgument(name, args, 'On|Off', place), name, place);
-  else if (lower === 'proxytimeout')
-    location.options.timeout = wholeSeconds(oneArgument(name, args, '60', place), name, place);
   else if (isServerSetting(lower))
     fail(place, `${name} not allowed in <Location>`, 'move it to server or <VirtualHost> level');
   else return false;

@@ -41,14 +41,9 @@ function* logicalLines(text: string): Generator<{ readonly text: string; readonl
   for (let i = 0; i < physical.length; i++) {
     const line = i + 1;
     let joined = withoutCr(physical[i]!);
-    // httpd (ap_cfg_getline): a backslash right before the newline joins the next line; "\\" there is one backslash.
-    while (joined.endsWith('\\') && i + 1 < physical.length) {
-      if (joined.endsWith('\\\\')) {
-        joined = joined.slice(0, -1);
-        break;
-      }
+    // httpd (ap_cfg_getline_core): a backslash right before the newline joins the next line, whatever precedes it.
+    while (joined.endsWith('\\') && i + 1 < physical.length)
       joined = joined.slice(0, -1) + withoutCr(physical[++i]!);
-    }
     yield { text: joined.replace(/^[ \t\n\r\v\f]+|[ \t\n\r\v\f]+$/g, ''), line };
   }
 }
