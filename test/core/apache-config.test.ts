@@ -82,11 +82,11 @@ describe('readApacheConfig: each directive form becomes the rule Apache would ev
     ],
     [
       'connectiontimeout units (s default, ms, mi, h)',
-      'ProxyPass /a/ ws://b/ connectiontimeout=2\nProxyPass /b/ ws://b/ connectiontimeout=1mi\nProxyPass /c/ ws://b/ connectiontimeout=1h',
+      'ProxyPass /a/ ws://a/ connectiontimeout=2\nProxyPass /b/ ws://b/ connectiontimeout=1mi\nProxyPass /c/ ws://c/ connectiontimeout=1h',
       [
-        { path: '/a/', target: 'ws://b/', connectTimeout: 2_000 },
+        { path: '/a/', target: 'ws://a/', connectTimeout: 2_000 },
         { path: '/b/', target: 'ws://b/', connectTimeout: 60_000 },
-        { path: '/c/', target: 'ws://b/', connectTimeout: 3_600_000 },
+        { path: '/c/', target: 'ws://c/', connectTimeout: 3_600_000 },
       ],
     ],
     [
@@ -186,12 +186,12 @@ describe('readApacheConfig: each directive form becomes the rule Apache would ev
       ],
     ],
     [
-      '<Proxy url> + ProxySet tunes rules whose target starts with it; the rule own parameters win',
-      '<Proxy ws://B:9080/>\n  ProxySet timeout=90 max=5\n  Require all granted\n</Proxy>\nRewriteEngine On\nRewriteRule ^/(.*) ws://b:9080/$1 [P]\nProxyPass /x/ ws://b:9080/x/ max=7\nProxyPass /y/ ws://other/',
+      '<Proxy url> + ProxySet define a worker that later rules under its URL share (their own parameters are ignored, AH01146)',
+      '<Proxy ws://B:9080/>\n  ProxySet timeout=90 max=5\n  Require all granted\n</Proxy>\nRewriteEngine On\nRewriteRule ^/(.*) ws://b:9080/$1 [P]\nProxyPass /x/ ws://b:9080/x/ max=7\nProxyPass /y/ ws://other/ max=2',
       [
         { rewrite: '^/(.*)', target: 'ws://b:9080/$1', timeout: 90_000, max: 5 },
-        { path: '/x/', target: 'ws://b:9080/x/', timeout: 90_000, max: 7 },
-        { path: '/y/', target: 'ws://other/' },
+        { path: '/x/', target: 'ws://b:9080/x/', timeout: 90_000, max: 5 },
+        { path: '/y/', target: 'ws://other/', max: 2 },
       ],
     ],
     [
@@ -243,9 +243,9 @@ describe('readApacheConfig: server-level directives become the tunnel defaults',
 
   test('a rule timeout below Timeout idles for Timeout (the larger of the two, as Apache since 2.4.53)', () => {
     assert.deepStrictEqual(
-      rules('Timeout 10\nProxyTimeout 5\nProxyPass /a/ ws://b/ timeout=3\nProxyPass /b/ ws://b/ timeout=20'),
+      rules('Timeout 10\nProxyTimeout 5\nProxyPass /a/ ws://a/ timeout=3\nProxyPass /b/ ws://b/ timeout=20'),
       [
-        { path: '/a/', target: 'ws://b/', timeout: 3_000, idleTimeout: 10_000 },
+        { path: '/a/', target: 'ws://a/', timeout: 3_000, idleTimeout: 10_000 },
         { path: '/b/', target: 'ws://b/', timeout: 20_000, idleTimeout: 20_000 },
       ],
     );

@@ -2,9 +2,9 @@
 
 import { DEFAULT_TIMEOUT_MS, type Rule, type WstunnelOptions } from '../options.ts';
 import { fail, type IgnoredDirective } from './error.ts';
-import type { PlacedRule, ServerScope, ServerSettings, WorkerTuning } from './scope.ts';
+import type { ServerScope, ServerSettings } from './scope.ts';
 import { backendTls } from './ssl-proxy.ts';
-import type { WorkerOptions } from './worker-params.ts';
+import { shareWorkers } from './workers.ts';
 
 /** The merged result: options, the line of each rule (index for index), and the notes. */
 export interface AssembledConfig {
@@ -15,30 +15,6 @@ export interface AssembledConfig {
 
 function targetOf(rule: Rule): string | undefined {
   return 'target' in rule ? String(rule.target) : undefined;
-}
-
-/** `scheme://authority` is compared case-insensitively, the path as written (httpd's worker name matching). */
-function startsWithUrl(target: string, base: string): boolean {
-  const split = (url: string): [origin: string, path: string] => {
-    const slash = url.indexOf('/', url.indexOf('//') + 2);
-    return slash === -1 ? [url.toLowerCase(), ''] : [url.slice(0, slash).toLowerCase(), url.slice(slash)];
-  };
-  const [targetOrigin, targetPath] = split(target);
-  const [baseOrigin, basePath] = split(base);
-  return targetOrigin === baseOrigin && targetPath.startsWith(basePath);
-}
-
-/** Applies `<Proxy>`/`ProxySet` parameters (longest URL last) under the rule's own, which win. */
-function withTunings(placed: PlacedRule, tunings: readonly WorkerTuning[]): PlacedRule {
-  const target = targetOf(placed.rule);
-  if (target === undefined) return placed;
-  const matching = tunings
-    .filter((tuning) => startsWithUrl(target, tuning.url))
-    .sort((a, b) => a.url.length - b.url.length);
-  if (matching.length === 0) return placed;
-  const tuned: WorkerOptions = {};
-  for (const tuning of matching) Object.assign(tuned, tuning.options);
-  return { ...placed, rule: { ...tuned, ...placed.rule } };
 }
 
 /**
@@ -99,13 +75,18 @@ export function assemble(
   const settings: ServerSettings = { ...main.settings, ...vhost?.settings };
   const tunings = [...main.tunings, ...(vhost?.tunings ?? [])];
   const timeouts = idleTimeouts(settings);
-  const placed = [
-    ...rewriteRules,
+  const shared = shareWorkers(
     // The last matching <Location> wins, and its ProxyPass is tried before the server's.
-    ...[...main.locationRules, ...(vhost?.locationRules ?? [])].reverse(),
-    ...main.passRules,
-    ...(vhost?.passRules ?? []),
-  ].map((rule) => withTunings(rule, tunings));
+    [
+      ...[...main.locationRules, ...(vhost?.locationRules ?? [])].reverse(),
+      ...main.passRules,
+      ...(vhost?.passRules ?? []),
+    ],
+    tunings,
+    rewriteRules,
+  );
+  notes.push(...shared.notes);
+  const placed = [...shared.using, ...shared.defining];
   const rules = placed.map(({ rule, place }) => {
     const target = targetOf(rule);
     if (target !== undefined && /^(?:wss|https):/i.test(target) && settings.sslProxyEngine?.value !== true) {

@@ -105,7 +105,7 @@ function proxySet(state: ReadState, node: ConfigDirective, context: ReadContext)
     );
   const { options, ignored } = readWorkerParameters(words, 'ProxySet', place);
   state.ignored.push(...ignored);
-  context.scope.tunings.push({ url, options });
+  context.scope.tunings.push({ url, options, place });
 }
 
 /** Reads one directive in its context: translates it into `state`, notes it as ignored, or throws. */

@@ -43,6 +43,7 @@ export interface PlacedRule {
 export interface WorkerTuning {
   readonly url: string;
   readonly options: WorkerOptions;
+  readonly place: ConfigPlace;
 }
 
 /** Everything one server (main or virtual host) declares. */
