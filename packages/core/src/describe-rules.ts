@@ -17,6 +17,12 @@ function pattern(value: string | RegExp): string {
   return typeof value === 'string' ? argument(value) : String(value);
 }
 
+/** A mod_rewrite argument: its parser (parseargline) takes quotes without escapes, so nothing is escaped. */
+function rewriteArgument(value: string | RegExp): string {
+  if (typeof value !== 'string') return String(value);
+  return value === '' || /[\s"']/.test(value) ? `"${value}"` : value;
+}
+
 /** Milliseconds as Apache seconds when whole, else with an `ms` unit. */
 function seconds(ms: number): string {
   return ms % 1000 === 0 ? String(ms / 1000) : `${ms}ms`;
@@ -91,9 +97,20 @@ function ruleLines(rule: Rule): string[] {
       ...(conditions ?? []).map((condition) => {
         const condFlags = [...(condition.nocase ? ['NC'] : []), ...(condition.or ? ['OR'] : [])];
         const suffix = condFlags.length === 0 ? '' : `[${condFlags.join(',')}]`;
-        return line('RewriteCond', argument(condition.test), pattern(condition.pattern), suffix);
+        return line(
+          'RewriteCond',
+          rewriteArgument(condition.test),
+          rewriteArgument(condition.pattern),
+          suffix,
+        );
       }),
-      line('RewriteRule', pattern(rewrite), argument(target), `[${flags.join(',')}]`, ...parameters(options)),
+      line(
+        'RewriteRule',
+        rewriteArgument(rewrite),
+        rewriteArgument(target),
+        `[${flags.join(',')}]`,
+        ...parameters(options),
+      ),
     ];
   }
   if ('match' in rule) {
