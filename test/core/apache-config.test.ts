@@ -173,13 +173,13 @@ describe('readApacheConfig: each directive form becomes the rule Apache would ev
     ],
     [
       'mod_rewrite arguments: quotes without escapes, backslash-space kept inside',
-      'RewriteEngine on\nRewriteCond %{HTTP:X-Tag} "a b\\"\nRewriteCond %{HTTP:X-Tag} x\\ y\nRewriteRule ^/(.*) "ws://b/$1" [P]',
+      'RewriteEngine on\nRewriteCond %{HTTP:X-Tag} "=a b\\"\nRewriteCond %{HTTP:X-Tag} x\\ y\nRewriteRule ^/(.*) "ws://b/$1" [P]',
       [
         {
           rewrite: '^/(.*)',
           target: 'ws://b/$1',
           conditions: [
-            { test: '%{HTTP:X-Tag}', pattern: 'a b\\' },
+            { test: '%{HTTP:X-Tag}', pattern: '=a b\\' },
             { test: '%{HTTP:X-Tag}', pattern: 'x\\ y' },
           ],
         },

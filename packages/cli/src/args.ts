@@ -133,7 +133,10 @@ export function parseCommand(argv: readonly string[], version: string): Command 
     // idle timeout (the larger of Timeout and ProxyTimeout) gives way to --timeout, as Apache's would.
     ...fileDefaults,
     ...(fileIdle === undefined || values.timeout !== undefined ? {} : { idleTimeout: fileIdle }),
-    rules: imported?.options.rules ?? (values.pass ?? []).map(passRule),
+    rules:
+      imported === undefined
+        ? (values.pass ?? []).map(passRule)
+        : importedRules(imported.options.rules, values),
     ...(values.upgrade === undefined ? {} : { upgrade: values.upgrade.split(',').map((t) => t.trim()) }),
     ...optionalNumber('timeout', '--timeout', values.timeout),
     ...optionalNumber('connectTimeout', '--connect-timeout', values['connect-timeout']),
@@ -212,4 +215,20 @@ function readPem(path: string, flag: string): Buffer {
   } catch (error) {
     throw new UsageError(`${flag} ${path}: ${(error as Error).message}`);
   }
+}
+
+/**
+ * The file's rules; a rule's idleTimeout only ever comes from the file's Timeout (the larger of it and the rule's
+ * timeout=), so it gives way when --timeout or --idle-timeout says otherwise.
+ */
+function importedRules(
+  rules: WstunnelOptions['rules'],
+  values: { readonly timeout?: string | undefined; readonly 'idle-timeout'?: string | undefined },
+): WstunnelOptions['rules'] {
+  if (values.timeout === undefined && values['idle-timeout'] === undefined) return rules;
+  return rules.map((rule) => {
+    if (!('idleTimeout' in rule)) return rule;
+    const { idleTimeout: _fromFile, ...rest } = rule;
+    return rest;
+  });
 }

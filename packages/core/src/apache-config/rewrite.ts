@@ -1,5 +1,7 @@
 /** Why: mod_rewrite's `[P]` rules are the manual's recipe for WebSockets on URLs not known in advance; only that proxy subset is safe to import. */
 
+import { compileConditions } from '../conditions.ts';
+import { WstunnelConfigError } from '../errors.ts';
 import type { RewriteCondition, RewriteRule } from '../options.ts';
 import { splitRewriteArguments } from './arguments.ts';
 import { type ConfigPlace, fail, type IgnoredDirective } from './error.ts';
@@ -81,7 +83,19 @@ export function readRewriteCond(
         'RewriteCond takes NC (nocase), OR (ornext) and NV (novary)',
       );
   }
-  return { condition: { test, pattern, ...(nocase ? { nocase } : {}), ...(or ? { or } : {}) }, ignored };
+  const condition = { test, pattern, ...(nocase ? { nocase } : {}), ...(or ? { or } : {}) };
+  try {
+    // Compiled here as well as in the rule table, so a bad pattern or variable is blamed on its own line.
+    compileConditions([{ test, pattern, ...(nocase ? { nocase } : {}) }], 'RewriteCond');
+  } catch (error) {
+    if (!(error instanceof WstunnelConfigError)) throw error;
+    fail(
+      place,
+      error.message.replace(/^RewriteCond, condition #1: /, 'RewriteCond: '),
+      'fix the pattern or the variable',
+    );
+  }
+  return { condition, ignored };
 }
 
 const UNSUPPORTED_FLAG =

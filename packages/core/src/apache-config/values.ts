@@ -26,10 +26,16 @@ export function wholeSeconds(value: string, what: string, place: ConfigPlace): n
         : `write whole seconds, like ${example}`,
     );
   }
+  if (Number(value) > MAX_SECONDS)
+    fail(place, `${what} ${value} is longer than wstunnel's longest timeout`, `write at most ${MAX_SECONDS}`);
   return Number(value) * 1000;
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, mi: 60_000, h: 3_600_000 };
+
+/** Node timers take at most 2^31-1 ms. */
+const MAX_MS = 2_147_483_647;
+const MAX_SECONDS = Math.floor(MAX_MS / 1000);
 
 /**
  * httpd's `ap_timeout_parameter_parse`: a whole number with an optional unit `ms`, `s`, `mi` (minutes) or `h`,
@@ -50,6 +56,8 @@ export function timeoutParameter(
       `write, for example, ${what}500ms or ${what}5 (${defaultUnit === 's' ? 'seconds' : 'milliseconds'} by default)`,
     );
   }
+  if (ms > MAX_MS)
+    fail(place, `${what}${value} is longer than wstunnel's longest timeout`, `write at most ${MAX_MS}ms`);
   return ms;
 }
 
