@@ -19,7 +19,10 @@ const timeouts = (text: string): (number | undefined)[] =>
 
 describe('worker parameters belong to the shared httpd worker', () => {
   test('a second ProxyPass to the same backend URL shares the first one’s timeout=', () => {
-    assert.deepStrictEqual(timeouts('ProxyPass /a/ http://b/ timeout=1\nProxyPass /c/ http://b/\n'), [1000, 1000]);
+    assert.deepStrictEqual(
+      timeouts('ProxyPass /a/ http://b/ timeout=1\nProxyPass /c/ http://b/\n'),
+      [1000, 1000],
+    );
   });
 
   test('a ProxyPass whose URL extends an existing worker name shares that worker', () => {
@@ -41,7 +44,10 @@ describe('worker parameters belong to the shared httpd worker', () => {
       timeouts('ProxyPass /p/ http://b/ timeout=5\n<Proxy http://b/>\n  ProxySet timeout=1\n</Proxy>\n'),
       [1000],
     );
-    assert.deepStrictEqual(timeouts('ProxyPass /a/ http://b/ timeout=1\nProxySet http://b/ timeout=6\n'), [6000]);
+    assert.deepStrictEqual(
+      timeouts('ProxyPass /a/ http://b/ timeout=1\nProxySet http://b/ timeout=6\n'),
+      [6000],
+    );
   });
 
   test('a <Proxy> for a longer URL defined later modifies the existing shorter worker', () => {
@@ -55,7 +61,9 @@ describe('worker parameters belong to the shared httpd worker', () => {
 
   test('a RewriteRule [P] target uses the worker a ProxyPass defined for that backend', () => {
     assert.deepStrictEqual(
-      timeouts('RewriteEngine On\nRewriteRule ^/r/(.*) http://b/r/$1 [P]\nProxyPass /a/ http://b/ timeout=1\n'),
+      timeouts(
+        'RewriteEngine On\nRewriteRule ^/r/(.*) http://b/r/$1 [P]\nProxyPass /a/ http://b/ timeout=1\n',
+      ),
       [1000, 1000],
     );
   });

@@ -645,7 +645,7 @@ describe('readApacheConfig: what cannot be imported fails at its line', () => {
       'option in a <Location> without ProxyPass',
       '<Location /a/>\nProxyPreserveHost On\n</Location>',
       2,
-      /has no ProxyPass/,
+      /reaches no ProxyPass/,
     ],
     [
       'wildcard <Location>',

@@ -2,6 +2,7 @@
 
 import { DEFAULT_TIMEOUT_MS, type Rule, type WstunnelOptions } from '../options.ts';
 import { fail, type IgnoredDirective } from './error.ts';
+import { mergeLocationOptions } from './location-merge.ts';
 import type { ServerScope, ServerSettings } from './scope.ts';
 import { backendTls } from './ssl-proxy.ts';
 import { shareWorkers } from './workers.ts';
@@ -75,17 +76,18 @@ export function assemble(
   const settings: ServerSettings = { ...main.settings, ...vhost?.settings };
   const tunings = [...main.tunings, ...(vhost?.tunings ?? [])];
   const timeouts = idleTimeouts(settings);
+  const locations = mergeLocationOptions(
+    [...main.locationRules, ...(vhost?.locationRules ?? [])],
+    [...main.locationSettings, ...(vhost?.locationSettings ?? [])],
+    rewriteRules.length > 0,
+  );
   const shared = shareWorkers(
     // The last matching <Location> wins, and its ProxyPass is tried before the server's.
-    [
-      ...[...main.locationRules, ...(vhost?.locationRules ?? [])].reverse(),
-      ...main.passRules,
-      ...(vhost?.passRules ?? []),
-    ],
+    [...locations.rules.reverse(), ...main.passRules, ...(vhost?.passRules ?? [])],
     tunings,
     rewriteRules,
   );
-  notes.push(...shared.notes);
+  notes.push(...locations.notes, ...shared.notes);
   const placed = [...shared.using, ...shared.defining];
   const rules = placed.map(({ rule, place }) => {
     const target = targetOf(rule);

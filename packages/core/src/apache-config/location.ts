@@ -1,4 +1,4 @@
-/** Why: a `<Location>` holds one ProxyPass plus the per-directory options that belong to that rule only. */
+/** Why: a `<Location>` holds one ProxyPass plus per-directory options, which httpd merges into every Location under it. */
 
 import type { Rule, TargetOptions } from '../options.ts';
 import { type ConfigPlace, fail } from './error.ts';
@@ -52,16 +52,8 @@ export function locationScope(name: string, args: readonly string[], place: Conf
 /** The rule a finished `<Location>` contributes, if it has a ProxyPass. */
 export function locationRule(location: LocationState): PlacedRule | undefined {
   const { pass, options, optionPlace } = location;
-  if (pass === undefined) {
-    if (optionPlace !== undefined) {
-      fail(
-        optionPlace,
-        'this <Location> has no ProxyPass for the option to apply to',
-        'wstunnel applies options in a <Location> to its ProxyPass only: add one, or move the option to server level',
-      );
-    }
-    return undefined;
-  }
+  // Options of a Location without ProxyPass reach the ProxyPass of Locations under its path (see assemble.ts).
+  if (pass === undefined) return undefined;
   const { regex, pattern, target, options: worker } = pass.directive;
   let rule: Rule;
   if (target === undefined) {

@@ -131,7 +131,7 @@ export function readProxyPass(
 }
 
 /** Writes a path as httpd reads it (decoded: `%` is a percent sign) in the percent-encoded form rules match against. */
-function encodeDecodedPath(path: string): string {
+export function encodeDecodedPath(path: string): string {
   return [...path]
     .map((char) =>
       /[A-Za-z0-9\-._~!$&'()*+,;=:@/]/.test(char)

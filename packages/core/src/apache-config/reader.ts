@@ -6,7 +6,7 @@ import { readDirective } from './directive.ts';
 import { sectionHint } from './directives.ts';
 import { fail, type IgnoredDirective } from './error.ts';
 import { type LocationState, locationRule, locationScope } from './location.ts';
-import { checkBackendUrl } from './proxy-pass.ts';
+import { checkBackendUrl, encodeDecodedPath } from './proxy-pass.ts';
 import { emptyScope, type ReadContext, type ReadState } from './scope.ts';
 import { type ConfigNode, type ConfigSection, parseConfigTree } from './tokenizer.ts';
 import { argumentCount } from './values.ts';
@@ -75,6 +75,14 @@ function readSection(state: ReadState, node: ConfigSection, context: ReadContext
     walk(state, node.children, { kind: 'location', scope: context.scope, location });
     const rule = locationRule(location);
     if (rule !== undefined) context.scope.locationRules.push(rule);
+    if (!scope.regex && location.optionPlace !== undefined) {
+      const path = encodeDecodedPath(scope.path);
+      context.scope.locationSettings.push({
+        path,
+        options: { ...location.options },
+        place: location.optionPlace,
+      });
+    }
   } else if (lower === 'proxy') {
     argumentCount(args, 1, 1, '<Proxy>', '<Proxy ws://backend:port/>', place);
     const url = args[0] === '*' ? undefined : checkBackendUrl(args[0]!, '<Proxy>', place);

@@ -2,7 +2,7 @@
 
 import type { RewriteCondition, Rule } from '../options.ts';
 import type { ConfigPlace, IgnoredDirective } from './error.ts';
-import type { LocationState } from './location.ts';
+import type { LocationOptions, LocationState } from './location.ts';
 import type { WorkerOptions } from './worker-params.ts';
 
 /** A value set by a directive, with where it was set. */
@@ -39,6 +39,14 @@ export interface PlacedRule {
   readonly written: string;
 }
 
+/** The options of one path `<Location>`, with its path as rules match it. */
+export interface LocationSettings {
+  readonly path: string;
+  readonly options: LocationOptions;
+  /** Where the first option was set. */
+  readonly place: ConfigPlace;
+}
+
 /** `<Proxy url>` + `ProxySet`, or `ProxySet url ...`: worker parameters for every rule whose target starts with `url`. */
 export interface WorkerTuning {
   readonly url: string;
@@ -55,6 +63,8 @@ export interface ServerScope {
   readonly rewriteRules: PlacedRule[];
   /** ProxyPass written in `<Location>` sections, in declaration order. */
   readonly locationRules: PlacedRule[];
+  /** Options set in path `<Location>` sections, in declaration order: they reach every ProxyPass under the path. */
+  readonly locationSettings: LocationSettings[];
   /** Server-level ProxyPass and ProxyPassMatch, in declaration order. */
   readonly passRules: PlacedRule[];
   readonly tunings: WorkerTuning[];
@@ -68,6 +78,7 @@ export function emptyScope(): ServerScope {
     pendingConditions: [],
     rewriteRules: [],
     locationRules: [],
+    locationSettings: [],
     passRules: [],
     tunings: [],
   };
