@@ -40,28 +40,30 @@ export const USAGE = `Usage: wstunnel [options]
 
 Options:
   --listen HOST:PORT        address to listen on (default 127.0.0.1:8080)
-  --pass PATH=URL           tunnel upgrades under PATH to URL, like Apache
-                            ProxyPass "PATH" "URL"; repeatable, first match wins
+  --pass PATH=URL           proxy requests under PATH to URL, like Apache
+                            ProxyPass "PATH" "URL": ws(s):// tunnels WebSockets
+                            and proxies plain HTTP too, http(s):// proxies HTTP;
+                            repeatable, first match wins
   --config FILE             take the rules and proxy settings from an Apache httpd
                             site file (ProxyPass, ProxyPassMatch, <Location>,
                             RewriteCond + RewriteRule [P], SSLProxy*); the flags
                             below override its server-level settings
   --check                   print the rules in match order, the defaults and the
                             ignored directives, then exit without listening
-  --upgrade TOKENS          comma list of accepted Upgrade tokens (default websocket;
-                            ANY accepts every protocol: unsafe, allows h2c)
+  --upgrade TOKENS          comma list of tunnelled Upgrade tokens (default websocket
+                            for ws:// targets; ANY or NONE: unsafe, for testing)
   --timeout MS              backend answer timeout, then 504 (default 60000)
   --connect-timeout MS      backend connect timeout, then 504 (default: --timeout)
   --idle-timeout MS         close tunnels idle this long, 0 = never (default: --timeout)
-  --max N                   open tunnels per target, then 503 (default unlimited)
+  --max N                   tunnels and requests in flight per rule, then 503
   --preserve-host           send the client's Host to the backend
   --no-x-forwarded          do not add X-Forwarded-For/-Host/-Proto
   --trust-forwarded         append to client-supplied X-Forwarded-* instead of replacing
   --no-half-close           end both sides at the first EOF (Apache proxy-nohalfclose)
   --keepalive MS            TCP keep-alive on both sockets after MS idle
-  --ca FILE                 CA certificates (PEM) for wss:// backends
-  --cert FILE --key FILE    client certificate for wss:// backends
-  --insecure                do not verify wss:// backend certificates
+  --ca FILE                 CA certificates (PEM) for wss:// and https:// backends
+  --cert FILE --key FILE    client certificate for wss:// and https:// backends
+  --insecure                do not verify backend certificates
   --close-frames            on shutdown, send WebSocket close 1001 to both sides
   --drain-timeout MS        grace for open tunnels on SIGINT/SIGTERM (default 5000)
   --quiet                   no access log
