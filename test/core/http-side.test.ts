@@ -165,6 +165,20 @@ describe('plain requests are proxied as HTTP on the same rules', () => {
     );
   });
 
+  test('each proxied plain request gets an access-log line and a proxied event with its status', async () => {
+    const gateway = await startTestGateway({ rules: [{ path: '/api/', target: `${backend.http}/v1/` }] });
+    defer(() => gateway.close(0));
+    const proxied = new Promise<[string, number]>((resolve) =>
+      gateway.tunnel.once('proxied', (info, result) => resolve([info.backend, result.status])),
+    );
+    assert.equal((await fetch(`${gateway.url}/api/logged?x=1`)).status, 200);
+    assert.deepEqual(await proxied, [`${backend.http}/v1/logged?x=1`, 200]);
+    assert.match(
+      gateway.log.at(-1) ?? '',
+      /"GET \/api\/logged\?x=1 HTTP\/1\.1" 200 - - \d+ms http -> http:\/\/127/,
+    );
+  });
+
   test('an unmatched plain request is the gateway’s 404; an excluded one too', async () => {
     const gateway = await startTestGateway({
       rules: [
