@@ -21,8 +21,11 @@ import type { Target } from './target.ts';
 /** How a proxied request ended: the status sent to the client, or the error that cut it short. */
 export interface HttpResult {
   readonly status: number;
-  /** `'connect'`, `'timeout'` or `'backend'` when the backend failed; the status is then 502/504, or 0 if too late. */
-  readonly failure?: 'connect' | 'timeout' | 'backend';
+  /**
+   * `'connect'`, `'timeout'` or `'backend'` when the backend failed (the status is then 502/504, or what had been sent
+   * when it was too late to say so); `'aborted'` when the response was cut before it ended (client gone, drain).
+   */
+  readonly failure?: 'connect' | 'timeout' | 'backend' | 'aborted';
 }
 
 interface Exchange {
@@ -127,11 +130,10 @@ export class HttpForwarder {
     res.once('close', () => {
       this.#open.delete(res);
       this.#giveBack(req, exchange);
-      done(
-        exchange.failure === undefined
-          ? { status: res.statusCode }
-          : { status: res.statusCode, failure: exchange.failure },
-      );
+      // Nothing sent is status 0; a response that never ended is not a clean one, whatever its status line said.
+      const status = res.headersSent ? res.statusCode : 0;
+      const failure = exchange.failure ?? (res.writableFinished ? undefined : 'aborted');
+      done(failure === undefined ? { status } : { status, failure });
     });
     void this.#proxy(req, res);
     return true;

@@ -112,9 +112,11 @@ export class RuleTable {
 function decide(
   rule: CompiledRule,
   target: Target,
-  backendPath: string,
+  path: string,
   req: IncomingMessage,
 ): RouteDecision | undefined {
+  // A request-target starting with "//" reads as a network-path reference (//host/...) to WHATWG-URL backends.
+  const backendPath = path.startsWith('//') ? path.replace(/^\/+/, '/') : path;
   const check = checkUpgradeRequest(req, target.upgrade);
   if (check.kind === 'malformed') return { kind: 'reject', status: 400, reason: check.reason };
   const unsafe = unsafeBackendPath(backendPath);

@@ -36,7 +36,10 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
   readonly #host: EngineHost;
   readonly #perTarget = new Map<Target, number>();
   /** The dispatcher asks twice per upgrade (before Node commits to it, then with the socket): route once. */
-  readonly #decisions = new WeakMap<IncomingMessage, RouteDecision>();
+  readonly #decisions = new WeakMap<
+    IncomingMessage,
+    { readonly url: string; readonly decision: RouteDecision }
+  >();
   readonly #detach = new Set<() => void>();
   #closing: Promise<void> | undefined;
   #drained: (() => void) | undefined;
@@ -119,9 +122,12 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
         404,
         'no route for this upgrade',
       );
-    respondOnSocket(req, socket, (res) => this.proxyHttp(req, res, decision));
     const backend = `${decision.target.httpOrigin}${decision.backendPath}`;
-    return Promise.resolve({ kind: 'proxied', info: requestInfo(req, backend, '-') });
+    // Like a tunnel, a plain answer must not overtake the response to a request pipelined before it.
+    return afterPendingResponse(socket, async () => {
+      respondOnSocket(req, socket, (res) => this.proxyHttp(req, res, decision));
+      return { kind: 'proxied', info: requestInfo(req, backend, '-') };
+    });
   }
 
   /** Tunnels an upgrade whose rule was already matched (adapters and dispatchers call this). */
@@ -140,8 +146,9 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
    * (or an exclusion matched), so the caller can continue (next middleware, 404). `path` as for `handleUpgrade`.
    */
   handleRequest(req: IncomingMessage, res: ServerResponse, path: string = req.url ?? ''): boolean {
-    // The dispatcher's decision was made on req.url; an adapter's mount-relative path needs its own.
-    const decision = (path === req.url ? this.#decisions.get(req) : undefined) ?? this.rules.route(req, path);
+    // The dispatcher decided on the url it saw; a mount-relative path or a rewritten req.url needs its own decision.
+    const cached = this.#decisions.get(req);
+    const decision = cached?.url === path ? cached.decision : this.rules.route(req, path);
     if (decision.kind === 'pass') return false;
     if (decision.kind === 'reject')
       refuseRequest(this.#host, req, res, 'ERR_WSTUNNEL_BAD_REQUEST', decision.status, decision.reason);
@@ -202,10 +209,11 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
   }
 
   #route(req: IncomingMessage): UpgradeHandler | undefined {
-    let decision = this.#decisions.get(req);
+    const url = req.url ?? '';
+    let decision = this.#decisions.get(req)?.decision;
     if (decision === undefined) {
-      decision = this.rules.route(req);
-      this.#decisions.set(req, decision);
+      decision = this.rules.route(req, url);
+      this.#decisions.set(req, { url, decision });
     }
     // Upgrades a rule proxies as plain HTTP stay ordinary requests; the server's request handler serves them.
     if (decision.kind === 'pass' || decision.kind === 'http') return undefined;

@@ -74,21 +74,28 @@ export function assemble(
     rewriteRules = [];
   }
   const settings: ServerSettings = { ...main.settings, ...vhost?.settings };
-  const tunings = [...main.tunings, ...(vhost?.tunings ?? [])];
   const timeouts = idleTimeouts(settings);
+  const mainLocations = main.locationRules.length;
   const locations = mergeLocationOptions(
     [...main.locationRules, ...(vhost?.locationRules ?? [])],
     [...main.locationSettings, ...(vhost?.locationSettings ?? [])],
     rewriteRules.length > 0,
   );
   const shared = shareWorkers(
-    // The last matching <Location> wins, and its ProxyPass is tried before the server's.
-    [...locations.rules.reverse(), ...main.passRules, ...(vhost?.passRules ?? [])],
-    tunings,
+    { defining: [...locations.rules.slice(0, mainLocations), ...main.passRules], tunings: main.tunings },
+    vhost === undefined
+      ? undefined
+      : { defining: [...locations.rules.slice(mainLocations), ...vhost.passRules], tunings: vhost.tunings },
     rewriteRules,
   );
   notes.push(...locations.notes, ...shared.notes);
-  const placed = [...shared.using, ...shared.defining];
+  const placed = [
+    ...rewriteRules,
+    // The last matching <Location> wins, and its ProxyPass is tried before the server's.
+    ...[...locations.rules].reverse(),
+    ...main.passRules,
+    ...(vhost?.passRules ?? []),
+  ].map((rule) => shared.resolve(rule));
   const rules = placed.map(({ rule, place }) => {
     const target = targetOf(rule);
     if (target !== undefined && /^(?:wss|https):/i.test(target) && settings.sslProxyEngine?.value !== true) {

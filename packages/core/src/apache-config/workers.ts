@@ -31,6 +31,8 @@ function startsWithUrl(url: string, name: string): boolean {
 function urlOf(rule: Rule): string | undefined {
   if (!('target' in rule)) return undefined;
   const target = String(rule.target);
+  // In a ProxyPass URL, %20 is an escape; only ProxyPassMatch and RewriteRule targets hold backreferences.
+  if ('path' in rule) return target;
   const backreference = target.search(/[$%]\d/);
   return backreference === -1 ? target : target.slice(0, backreference);
 }
@@ -47,38 +49,72 @@ function splitWorkerOptions(rule: Rule): { own: WorkerOptions; rest: Rule } {
   return { own: own as WorkerOptions, rest: rest as unknown as Rule };
 }
 
+/** The ProxyPass rules (server and `<Location>`) and `<Proxy>`/`ProxySet` tunings of one server, main or virtual. */
+export interface WorkerScope {
+  readonly defining: readonly PlacedRule[];
+  readonly tunings: readonly WorkerTuning[];
+}
+
 /**
- * Gives each rule the parameters of the worker httpd would use for it. `defining` are the ProxyPass rules (server and
- * `<Location>`), which create or share workers in file order together with `tunings`; `using` (RewriteRule [P]) only
- * look workers up. Returns both lists with worker parameters replaced, and notes for ignored parameters.
+ * Gives each rule the parameters of the worker httpd would use for it. Each server replays its ProxyPass rules and
+ * tunings in file order, creating or sharing workers; a virtual host sees the main server's workers first (a tie goes
+ * to them), the main server never sees the virtual host's. RewriteRule [P] targets (`using`) only look workers up.
  */
 export function shareWorkers(
-  defining: readonly PlacedRule[],
-  tunings: readonly WorkerTuning[],
+  main: WorkerScope,
+  vhost: WorkerScope | undefined,
   using: readonly PlacedRule[],
-): { defining: PlacedRule[]; using: PlacedRule[]; notes: IgnoredDirective[] } {
-  const workers: Worker[] = [];
-  const find = (url: string): Worker | undefined =>
-    workers
-      .filter((worker) => startsWithUrl(url, worker.name))
-      .reduce<Worker | undefined>(
-        (best, worker) => (best && best.name.length >= worker.name.length ? best : worker),
-        undefined,
-      );
+): { resolve(placed: PlacedRule): PlacedRule; notes: IgnoredDirective[] } {
   const notes: IgnoredDirective[] = [];
   const workerOf = new Map<PlacedRule, Worker>();
+  const mainWorkers = replay(main, [], workerOf, notes);
+  const all =
+    vhost === undefined ? mainWorkers : [...mainWorkers, ...replay(vhost, mainWorkers, workerOf, notes)];
+  const apply = (placed: PlacedRule, worker: Worker | undefined): PlacedRule =>
+    worker === undefined
+      ? placed
+      : { ...placed, rule: { ...splitWorkerOptions(placed.rule).rest, ...worker.options } };
+  const usingSet = new Set(using);
+  return {
+    resolve(placed) {
+      if (!usingSet.has(placed)) return apply(placed, workerOf.get(placed));
+      const url = urlOf(placed.rule);
+      return apply(placed, url === undefined ? undefined : longest(all, url));
+    },
+    notes,
+  };
+}
+
+/** The worker with the longest name that `url` starts with; on a tie, the first in `workers`. */
+function longest(workers: readonly Worker[], url: string): Worker | undefined {
+  let best: Worker | undefined;
+  for (const worker of workers) {
+    if (startsWithUrl(url, worker.name) && (best === undefined || worker.name.length > best.name.length))
+      best = worker;
+  }
+  return best;
+}
+
+/** Replays one server's definitions in file order; returns the workers it created. */
+function replay(
+  scope: WorkerScope,
+  inherited: readonly Worker[],
+  workerOf: Map<PlacedRule, Worker>,
+  notes: IgnoredDirective[],
+): Worker[] {
+  const local: Worker[] = [];
   const events = [
-    ...defining.map((placed) => ({ line: placed.place.line, placed, tuning: undefined })),
-    ...tunings.map((tuning) => ({ line: tuning.place.line, placed: undefined, tuning })),
+    ...scope.defining.map((placed) => ({ line: placed.place.line, placed, tuning: undefined })),
+    ...scope.tunings.map((tuning) => ({ line: tuning.place.line, placed: undefined, tuning })),
   ].sort((a, b) => a.line - b.line);
   for (const { placed, tuning } of events) {
     const url = placed === undefined ? tuning!.url : urlOf(placed.rule);
     if (url === undefined) continue;
     const own = placed === undefined ? tuning!.options : splitWorkerOptions(placed.rule).own;
-    const shared = find(url);
+    const shared = longest([...inherited, ...local], url);
     if (shared === undefined) {
       const worker: Worker = { name: url, options: { ...own } };
-      workers.push(worker);
+      local.push(worker);
       if (placed !== undefined) workerOf.set(placed, worker);
     } else if (placed === undefined) {
       Object.assign(shared.options, own);
@@ -93,16 +129,5 @@ export function shareWorkers(
       }
     }
   }
-  const apply = (placed: PlacedRule, worker: Worker | undefined): PlacedRule =>
-    worker === undefined
-      ? placed
-      : { ...placed, rule: { ...splitWorkerOptions(placed.rule).rest, ...worker.options } };
-  return {
-    defining: defining.map((placed) => apply(placed, workerOf.get(placed))),
-    using: using.map((placed) => {
-      const url = urlOf(placed.rule);
-      return apply(placed, url === undefined ? undefined : find(url));
-    }),
-    notes,
-  };
+  return local;
 }
