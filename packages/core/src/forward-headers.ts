@@ -65,6 +65,9 @@ function join(list: string, value: string): string {
   return list === '' ? value : `${list}, ${value}`;
 }
 
+/** The fields that delimit a request body (RFC 9112 6). */
+const FRAMING: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding']);
+
 /** Fields a plain proxied request never forwards: hop-by-hop ones (the body framing stays), and `Expect`, which Node's
  * server has already answered with 100 Continue. */
 const NOT_FORWARDED: ReadonlySet<string> = new Set(
@@ -84,7 +87,8 @@ export function plainRequestHeaders(
   const named = connectionNamed(req.headers.connection);
   const headers: IncomingHttpHeaders = {};
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || NOT_FORWARDED.has(name) || named.has(name)) continue;
+    // The body's framing is never the client's to remove: without it a body would reach the backend as a request.
+    if (value === undefined || NOT_FORWARDED.has(name) || (named.has(name) && !FRAMING.has(name))) continue;
     if (target.xForwarded && FORWARDED.has(name)) continue;
     headers[name] = value;
   }

@@ -9,6 +9,7 @@ import {
   type IncomingHttpHeaders,
   type IncomingMessage,
   type ServerResponse,
+  STATUS_CODES,
 } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
@@ -41,6 +42,7 @@ interface Exchange {
 }
 
 const UNEXPECTED_101 = 'ERR_WSTUNNEL_UNEXPECTED_101';
+const BAD_STATUS = 'ERR_WSTUNNEL_BAD_STATUS';
 
 /** Response fields the client must not see (RFC 9110 7.6.1); its own `Connection` is set from our decision. */
 const RESPONSE_HOP_BY_HOP = new Set([...HOP_BY_HOP].filter((name) => name !== 'transfer-encoding'));
@@ -77,8 +79,15 @@ export class HttpForwarder {
       plugins: [
         (server) => {
           server.on('proxyReq', (proxyReq, req, res) => this.#guard(proxyReq, req, res));
-          server.on('proxyRes', (proxyRes, req) => {
-            const persistence = this.#exchanges.get(req)?.persistence ?? 'keep-alive';
+          server.on('proxyRes', (proxyRes, req, res) => {
+            if (!this.#checkResponseHead(proxyRes, req, res)) return;
+            let persistence = this.#exchanges.get(req)?.persistence ?? 'keep-alive';
+            // A transfer coding that does not end in chunked is delimited by the close (RFC 9112 6.3): so must ours be.
+            const codings = commaList(proxyRes.headers['transfer-encoding']);
+            if (codings.length > 0 && codings.at(-1) !== 'chunked') {
+              persistence = 'close';
+              res.shouldKeepAlive = false;
+            }
             stripHopByHop(proxyRes, persistence);
             // httpxy's next step copies req's Connection into responses to HTTP/1.0 clients: lend it ours, briefly.
             if (req.httpVersionMinor !== 0) return;
@@ -192,6 +201,22 @@ export class HttpForwarder {
     }
   }
 
+  /**
+   * A status Node cannot send (000, 099) would throw out of httpxy's pipe and crash the process: it is a 502. A reason
+   * phrase with control characters is replaced by the standard one. Returns whether the response may be relayed.
+   */
+  #checkResponseHead(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): boolean {
+    const status = proxyRes.statusCode ?? 0;
+    if (status < 200 || status > 999) {
+      proxyRes.destroy();
+      this.#fail(Object.assign(new Error(`status ${status}`), { code: BAD_STATUS }), req, res);
+      return false;
+    }
+    if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(proxyRes.statusMessage ?? ''))
+      proxyRes.statusMessage = STATUS_CODES[status] ?? '';
+    return true;
+  }
+
   #fail(error: Error, req: IncomingMessage, res: ServerResponse): void {
     const exchange = this.#exchanges.get(req);
     const code = (error as NodeJS.ErrnoException).code;
@@ -205,6 +230,7 @@ export class HttpForwarder {
       return;
     }
     if (failure === 'timeout') writeErrorToResponse(res, 504, 'the backend did not answer in time');
+    else if (code === BAD_STATUS) writeErrorToResponse(res, 502, 'the backend sent an invalid status code');
     else if (code === UNEXPECTED_101)
       writeErrorToResponse(res, 502, 'the backend switched protocols on a request that asked for no upgrade');
     else writeErrorToResponse(res, 502, refused ? 'cannot reach the backend' : 'the backend failed');
