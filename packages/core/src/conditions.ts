@@ -39,16 +39,26 @@ const VARIABLES: Record<string, Getter> = {
   HTTP_FORWARDED: header('forwarded'),
   HTTP_PROXY_CONNECTION: header('proxy-connection'),
   REQUEST_METHOD: ({ req }) => req.method ?? '',
-  REQUEST_URI: ({ path }) => path,
+  REQUEST_URI: ({ path }) => decodePath(path),
   QUERY_STRING: ({ query }) => query,
   REMOTE_ADDR: ({ req }) => req.socket.remoteAddress ?? '',
   REMOTE_PORT: ({ req }) => String(req.socket.remotePort ?? ''),
   HTTPS: (request) => (encrypted(request) ? 'on' : 'off'),
   REQUEST_SCHEME: (request) => (encrypted(request) ? 'https' : 'http'),
   SERVER_PROTOCOL: ({ req }) => `HTTP/${req.httpVersion}`,
-  THE_REQUEST: ({ req, path, query, hasQuery }) =>
-    `${req.method} ${path}${hasQuery ? `?${query}` : ''} HTTP/${req.httpVersion}`,
+  // The request line as received (mod_rewrite), not the normalised path rules match.
+  THE_REQUEST: ({ req }) => `${req.method} ${req.url} HTTP/${req.httpVersion}`,
 };
+
+/** The percent-decoded URL-path, as mod_rewrite's %{REQUEST_URI} (invalid UTF-8 becomes U+FFFD). */
+function decodePath(path: string): string {
+  if (!path.includes('%')) return path;
+  const bytes = Buffer.from(
+    path.replace(/%([0-9A-F]{2})/gi, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),
+    'latin1',
+  );
+  return bytes.toString('utf8');
+}
 
 type TestPart = string | Getter | { readonly from: '$' | '%'; readonly n: number };
 

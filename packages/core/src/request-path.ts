@@ -39,7 +39,10 @@ export function parseRequestPath(target: string): RequestPath | BadRequestPath {
   const decoded = raw.includes('%') ? normalizeEscapes(raw) : raw;
   if (decoded === undefined) return { invalid: 'malformed percent-encoding in the path' };
   if (DOT_SEGMENT.test(decoded)) return { invalid: 'dot segments are not allowed in the path' };
-  const path = decoded.replace(NOT_IN_URL, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
+  // httpd merges the leading slashes before any rule sees the path; "//host/..." would also read as another host.
+  const path = decoded
+    .replace(/^\/{2,}/, '/')
+    .replace(NOT_IN_URL, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`);
   return queryAt === -1
     ? { path, query: '', hasQuery: false }
     : { path, query: target.slice(queryAt + 1), hasQuery: true };

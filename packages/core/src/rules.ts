@@ -147,6 +147,8 @@ function substitute(
   if (rule.query === 'discard' || !request.hasQuery) return built;
   // mod_rewrite replaces the client's query with the substitution's own, unless [QSA].
   if (substitution.hasQuery && rule.query === 'keep') return built;
+  // mod_rewrite drops an empty query after [QSA] merged nothing into it.
+  if (request.query === '' && rule.query === 'append') return built;
   if (!built.includes('?')) return `${built}?${request.query}`;
   return request.query === '' ? built : `${built}&${request.query}`;
 }

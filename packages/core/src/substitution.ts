@@ -73,7 +73,8 @@ export function parseSubstitution(target: string, where: string): Substitution {
         if (typeof part === 'string') out += part;
         else {
           const text = (part.from === '$' ? rule : condition)[part.n] ?? '';
-          out += escapeCapture(text, part.inQuery, noEscape);
+          // A %N comes from a header or the query: literal text, so a "%" in it is a percent sign in the path.
+          out += escapeCapture(text, part.inQuery, noEscape, part.from === '%' && !part.inQuery);
         }
       }
       return out;
@@ -93,14 +94,20 @@ const QUERY_SAFE = /[A-Za-z0-9\-._~!$'()*,:@/]/;
 
 /**
  * Percent-encodes captured text for its place in the URL. An escape already in the text (`%2F`) is kept, because the
- * text comes from a path that is still percent-encoded; a `%` not starting one is encoded.
+ * text comes from a path that is still percent-encoded; a `%` not starting one is encoded, and so is every `%` when
+ * `literalPercent` says the text is not from the path.
  */
-export function escapeCapture(text: string, inQuery: boolean, noEscape: boolean): string {
+export function escapeCapture(
+  text: string,
+  inQuery: boolean,
+  noEscape: boolean,
+  literalPercent = false,
+): string {
   const safe = inQuery ? QUERY_SAFE : PATH_SAFE;
   let out = '';
   for (let i = 0; i < text.length; i++) {
     const char = text[i]!;
-    if (char === '%' && /^[0-9A-Fa-f]{2}$/.test(text.slice(i + 1, i + 3))) out += char;
+    if (char === '%' && !literalPercent && /^[0-9A-Fa-f]{2}$/.test(text.slice(i + 1, i + 3))) out += char;
     else if (ALWAYS_ESCAPED.test(char) || char === '%') out += encodeChar(text, i);
     else if (noEscape || safe.test(char)) out += char;
     else out += encodeChar(text, i);
