@@ -309,3 +309,13 @@ describe('backend and client failures on the plain-HTTP side', () => {
     assert.equal(backend.seen.length, 0);
   });
 });
+
+test('CONNECT to the gateway is answered 501, never dropped without a word or tunnelled', async () => {
+  const gateway = await startTestGateway({ rules: [{ path: '/', target: 'http://127.0.0.1:9/' }] });
+  defer(() => gateway.close(0));
+  const response = await rawExchange(
+    gateway.port,
+    'CONNECT internal.example:443 HTTP/1.1\r\nHost: internal.example:443\r\n\r\n',
+  );
+  assert.equal(statusOf(response), 501);
+});
