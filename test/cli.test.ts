@@ -2,6 +2,9 @@
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -85,7 +88,7 @@ describe('wstunnel command', () => {
     children.push(cli.child);
     const listening = await cli.waitFor(/^wstunnel listening on /);
     const base = /http:\/\/(\S+)/.exec(listening)![1]!;
-    await cli.waitFor(/ProxyPass "\/ws\/" "ws:\/\/127\.0\.0\.1:\d+\/"/);
+    await cli.waitFor(/^ {2}1\. ProxyPass \/ws\/ ws:\/\/127\.0\.0\.1:\d+\/$/);
     const client = await openClient(`ws://${base}/ws/room?id=7`);
     await roundTrip(client, 'x'.repeat(100));
     client.close(1000);
@@ -247,5 +250,194 @@ describe('parseCommand', () => {
       host: '127.0.0.2',
       port: 0,
     });
+  });
+});
+
+/** Runs the CLI to completion (for --check and errors); `cwd` lets messages name files as given. */
+async function runToExit(
+  args: string[],
+  cwd?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--conditions=@wstunnel/source', bin, ...args], {
+    env: { ...process.env, NODE_TEST_CONTEXT: '' },
+    ...(cwd === undefined ? {} : { cwd }),
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk;
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk;
+  });
+  const [code] = (await once(child, 'close')) as [number];
+  return { code, stdout, stderr };
+}
+
+describe('wstunnel --config (Apache site file)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wstunnel-cli-config-'));
+  const children: ChildProcessWithoutNullStreams[] = [];
+  after(() => {
+    for (const child of children) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const site = [
+    '# The three recipes of the mod_proxy_wstunnel manual, in one virtual host',
+    '<VirtualHost *:80>',
+    '    ServerName example.com',
+    '    ProxyPass "/ws2/" "ws://127.0.0.1:9000/"',
+    '    ProxyPassMatch ^/(myApp/ws)$ ws://127.0.0.1:9080/$1',
+    '    ProxyPass / http://127.0.0.1:9080/ upgrade=websocket timeout=90',
+    '    RewriteEngine on',
+    '    RewriteCond %{HTTP:Upgrade} websocket [NC]',
+    '    RewriteCond %{HTTP:Connection} upgrade [NC]',
+    '    RewriteRule ^/?(.*) "ws://127.0.0.1:9080/$1" [P,L]',
+    '</VirtualHost>',
+    '',
+  ].join('\n');
+  writeFileSync(join(dir, 'site.conf'), site);
+
+  test('--check prints the rules in match order, the defaults and the ignored directives, then exits 0', async () => {
+    const { code, stdout, stderr } = await runToExit(['--config', 'site.conf', '--check'], dir);
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
+    assert.deepEqual(stdout.split('\n'), [
+      'site.conf: 4 rules, in match order (the first that matches a request wins)',
+      '1. RewriteCond %{HTTP:Upgrade} websocket [NC]',
+      '   RewriteCond %{HTTP:Connection} upgrade [NC]',
+      '   RewriteRule ^/?(.*) ws://127.0.0.1:9080/$1 [P,L]',
+      '2. ProxyPass /ws2/ ws://127.0.0.1:9000/',
+      '3. ProxyPassMatch ^/(myApp/ws)$ ws://127.0.0.1:9080/$1',
+      '4. ProxyPass / http://127.0.0.1:9080/ upgrade=websocket timeout=90',
+      'Defaults for every rule that does not set its own:',
+      '   ProxyPreserveHost Off',
+      '   ProxyAddHeaders On',
+      '   ProxyWebsocketFallbackToProxyHttp On',
+      '   ProxyTimeout 60',
+      "   SSLProxyVerify require (CA: Node's bundled roots)",
+      'Ignored (changes nothing in wstunnel):',
+      '   site.conf:2: ignored: <VirtualHost *:80> (its directives are the server configuration; the address to listen on comes from --listen)',
+      '   site.conf:3: ignored: ServerName example.com (wstunnel does not route by host name: it serves every Host on its --listen address)',
+      '',
+    ]);
+  });
+
+  test('a file wstunnel cannot import exits 2 with file:line and a hint on stderr, and no usage or stack', async () => {
+    writeFileSync(
+      join(dir, 'broken.conf'),
+      'ProxyPass /a/ ws://127.0.0.1:9000/\n\nRewriteEngine On\nRewriteRule ^/old /new [R]\n',
+    );
+    const { code, stdout, stderr } = await runToExit(['--config', 'broken.conf', '--check'], dir);
+    assert.equal(code, 2);
+    assert.equal(stdout, '');
+    assert.match(stderr, /^broken\.conf:4: RewriteRule: flag \[r\] is not supported\. Hint: .+\n$/);
+  });
+
+  test('a mistake the rule table finds (trailing slash) is reported at its line too', async () => {
+    writeFileSync(
+      join(dir, 'slash.conf'),
+      'ProxyPass /a/ ws://127.0.0.1:9000/\nProxyPass /b/ ws://127.0.0.1:9000/b\n',
+    );
+    const { code, stderr } = await runToExit(['--config', 'slash.conf'], dir);
+    assert.equal(code, 2);
+    assert.match(stderr, /^slash\.conf:2: rule #2: .*trailing slash/);
+  });
+
+  test('--config with --pass, and --check alone, are usage errors (exit 2)', async () => {
+    const both = await runToExit(['--config', 'site.conf', '--pass', '/a/=ws://127.0.0.1:9/'], dir);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--config and --pass cannot be combined/);
+    const alone = await runToExit(['--check']);
+    assert.equal(alone.code, 2);
+    assert.match(alone.stderr, /--check needs --config FILE or --pass/);
+  });
+
+  test('--check with --pass rules prints their table', async () => {
+    const { code, stdout } = await runToExit([
+      '--pass',
+      '/a/=ws://127.0.0.1:9/',
+      '--pass',
+      '/=http://127.0.0.1:9/',
+      '--check',
+    ]);
+    assert.equal(code, 0);
+    assert.deepEqual(stdout.split('\n').slice(0, 3), [
+      'command line: 2 rules, in match order (the first that matches a request wins)',
+      '1. ProxyPass /a/ ws://127.0.0.1:9/',
+      '2. ProxyPass / http://127.0.0.1:9/',
+    ]);
+  });
+
+  test('--config runs a gateway that tunnels by the file, and lists its rules and notes at start', async () => {
+    const backend = await startEchoBackend();
+    const file = join(dir, 'echo.conf');
+    writeFileSync(file, `ServerName echo.test\nProxyPass /ws2/ ws://127.0.0.1:${backend.port}/\n`);
+    const cli = runCli(['--listen', '127.0.0.1:0', '--config', file]);
+    children.push(cli.child);
+    const base = /http:\/\/(\S+)/.exec(await cli.waitFor(/^wstunnel listening on /))![1]!;
+    await cli.waitFor(/^ {2}1\. ProxyPass \/ws2\/ ws:\/\/127\.0\.0\.1:\d+\/$/);
+    await cli.waitFor(/echo\.conf:1: ignored: ServerName echo\.test/);
+    const client = await openClient(`ws://${base}/ws2/`);
+    assert.equal((await roundTrip(client, 'through --config')).data.toString(), 'through --config');
+    client.close(1000);
+    cli.child.kill('SIGTERM');
+    assert.equal(await cli.exited, 0);
+    await backend.close();
+  });
+});
+
+describe('parseCommand --config', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wstunnel-parse-config-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('the file gives rules and defaults; flags win over its server-level settings', () => {
+    const file = join(dir, 'a.conf');
+    writeFileSync(
+      file,
+      'ProxyTimeout 90\nProxyPreserveHost On\nSSLProxyEngine On\nSSLProxyVerify require\nProxyPass /s/ wss://b/\n',
+    );
+    const command = parseCommand(['--config', file, '--timeout', '5000', '--insecure', '--quiet'], '1');
+    assert.equal(command.kind, 'run');
+    if (command.kind !== 'run') return;
+    assert.deepEqual(command.config.tunnel, {
+      rules: [{ path: '/s/', target: 'wss://b/' }],
+      preserveHost: true,
+      timeout: 5000,
+      tls: { rejectUnauthorized: false },
+    });
+    assert.equal(command.config.notes, undefined);
+  });
+
+  test("the file's idle timeout (Timeout over a shorter ProxyTimeout) gives way to --timeout", () => {
+    const file = join(dir, 'idle.conf');
+    writeFileSync(file, 'ProxyTimeout 5\nProxyPass / ws://b/\n');
+    const tunnel = (args: string[]) => {
+      const command = parseCommand(['--config', file, ...args], '1');
+      return command.kind === 'run' ? command.config.tunnel : undefined;
+    };
+    assert.deepEqual(tunnel([]), {
+      rules: [{ path: '/', target: 'ws://b/' }],
+      timeout: 5_000,
+      idleTimeout: 60_000,
+    });
+    assert.deepEqual(tunnel(['--timeout', '120000']), {
+      rules: [{ path: '/', target: 'ws://b/' }],
+      timeout: 120_000,
+    });
+  });
+
+  test('a file without rules is a usage error unless --check', () => {
+    const file = join(dir, 'empty.conf');
+    writeFileSync(file, 'ServerName x\n');
+    assert.throws(
+      () => parseCommand(['--config', file], '1'),
+      /no ProxyPass, ProxyPassMatch or RewriteRule \[P\] to run/,
+    );
+    assert.equal(parseCommand(['--config', file, '--check'], '1').kind, 'print');
+  });
+
+  test('an unreadable file is a usage error; --help lists --config and --check', () => {
+    assert.throws(() => parseCommand(['--config', join(dir, 'missing.conf')], '1'), UsageError);
+    assert.match((parseCommand(['--help'], '1') as { text: string }).text, /--config FILE[\s\S]*--check/);
   });
 });

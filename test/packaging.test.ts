@@ -283,6 +283,8 @@ export function describe(outcome: TunnelOutcome): string {
       return String(outcome.status);
     case 'failed':
       return outcome.error instanceof TunnelError ? String(outcome.error.status) : 'unreachable';
+    case 'proxied':
+      return outcome.info.url;
   }
 }
 

@@ -115,16 +115,23 @@ describe('one upgrade dispatcher per server', () => {
     await tunnel.close();
   });
 
-  test('a plain HTTP request to a tunnel route gets 426 with the Upgrade it needs, other paths reach the app', async () => {
+  test('a plain HTTP request to a ws:// route is proxied to its backend as HTTP, other paths reach the app', async () => {
     const server = createServer((req, res) => {
       if (!tunnel.handleRequest(req, res)) res.end('app');
     });
-    const tunnel = createWstunnel({ rules: [{ path: '/a/', target: `${backendA.origin}/` }] });
+    const tunnel = createWstunnel({
+      rules: [
+        { path: '/a/', target: `${backendA.origin}/` },
+        { path: '/b/', target: `${backendA.origin}/`, fallbackToHttp: false },
+      ],
+    });
     tunnel.attach(server);
     const port = await listen(server);
+    // ws answers plain requests itself with 426; that it is ws's answer shows the request reached the backend.
     const routed = await fetch(`http://127.0.0.1:${port}/a/x`);
     assert.equal(routed.status, 426);
-    assert.equal(routed.headers.get('upgrade'), 'websocket');
+    assert.equal(await routed.text(), 'Upgrade Required');
+    assert.equal(await (await fetch(`http://127.0.0.1:${port}/b/x`)).text(), 'app');
     assert.equal(await (await fetch(`http://127.0.0.1:${port}/other`)).text(), 'app');
     await tunnel.close();
     await closeServer(server);

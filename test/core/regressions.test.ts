@@ -237,14 +237,26 @@ describe('differences from Apache 2.4.71 found side by side', () => {
     );
   });
 
-  test("wstunnel's own 426 has one Connection field naming Upgrade and close", async () => {
-    const { gateway } = await rawGateway(defer, () => undefined);
+  test("an upgrade to a token the route does not allow is proxied as plain HTTP, as Apache's mod_proxy_http does", async () => {
+    const { backend, gateway } = await rawGateway(defer, (socket) =>
+      socket.end('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nplain'),
+    );
     const response = await rawExchange(
       gateway.port,
-      handshakeRequest('/ws/', { Upgrade: 'h2c', 'HTTP2-Settings': 'AAMAAABkAAQAAP__' }),
+      handshakeRequest('/ws/', {
+        Upgrade: 'h2c',
+        Connection: 'Upgrade, HTTP2-Settings, close',
+        'HTTP2-Settings': 'AAMAAABkAAQAAP__',
+      }),
     );
-    assert.equal(response.match(/\r\nConnection:/g)?.length, 1, response);
-    assert.match(response, /\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n/);
+    // Apache (ProxyWebsocketFallbackToProxyHttp On) answered the backend's 200, never a 426 of its own.
+    assert.equal(statusOf(response), 200, response);
+    assert.match(response, /\r\n\r\nplain$/);
+    assert.deepEqual(response.match(/\r\nconnection:[^\r]*/gi), ['\r\nconnection: close'], response);
+    assert.equal(backend.heads.length, 1);
+    assert.match(backend.heads[0]!, /^GET \/ HTTP\/1\.1\r\n/);
+    assert.doesNotMatch(backend.heads[0]!, /^(?:upgrade|http2-settings):/im, 'mod_proxy_http strips Upgrade');
+    assert.doesNotMatch(backend.heads[0]!, /^connection:.*upgrade/im);
   });
 });
 

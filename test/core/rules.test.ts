@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createWstunnel, prefixLength, RuleTable, WstunnelConfigError } from '@wstunnel/core';
+import { backendPathOf, plainRequest } from '../helpers/requests.ts';
 
 describe('prefix matching (ProxyPass semantics)', () => {
   const cases: [path: string, prefix: string, consumed: number][] = [
@@ -36,12 +37,16 @@ describe('prefix matching (ProxyPass semantics)', () => {
     ['/ws', 'ws://b', '/ws/x', '/x'],
     ['/ws/', 'ws://b/app/?fixed=1', '/ws/x?q=2', '/app/x?fixed=1&q=2'],
     ['/ws/', 'ws://b/app/?fixed=1', '/ws/x', '/app/x?fixed=1'],
-    ['/ws/', 'ws://b/%7Euser/', '/ws/%41%2F', '/%7Euser/%41%2F'],
+    // Escapes of unreserved characters are decoded (RFC 3986 6.2.2.2), others kept in upper case; %2F stays a byte.
+    ['/ws/', 'ws://b/%7Euser/', '/ws/%41%2f%20', '/%7Euser/A%2F%20'],
+    ['/~u/', 'ws://b/', '/%7Eu/x', '/x'],
+    ['/ws/', 'ws://b/', '/ws//x', '/x'],
+    ['/ws2/', 'ws://b/', '//ws2/x', '/x'],
   ];
   for (const [rule, target, request, backend] of mapped) {
     test(`ProxyPass "${rule}" "${target}" maps ${request} to ${backend ?? 'no match'}`, () => {
       const table = new RuleTable([{ path: rule, target }]);
-      assert.equal(table.match(request)?.backendPath, backend);
+      assert.equal(backendPathOf(table.route(plainRequest(request))), backend);
     });
   }
 
@@ -50,8 +55,12 @@ describe('prefix matching (ProxyPass semantics)', () => {
       { path: '/ws/chat', target: 'ws://chat' },
       { path: '/ws', target: 'ws://rest' },
     ]);
-    assert.equal(table.match('/ws/chat/room')?.rule.index, 0);
-    assert.equal(table.match('/ws/other')?.rule.index, 1);
+    const ruleOf = (url: string) => {
+      const decision = table.route(plainRequest(url));
+      return decision.kind === 'http' ? decision.rule.index : undefined;
+    };
+    assert.equal(ruleOf('/ws/chat/room'), 0);
+    assert.equal(ruleOf('/ws/other'), 1);
   });
 });
 
@@ -116,10 +125,10 @@ describe('configuration errors are typed and thrown at setup', () => {
       /can never match, rule #1/,
     ],
     [
-      'an http target that upgrades nothing',
-      [{ path: '/h/', target: 'http://b/' }],
-      'ERR_WSTUNNEL_UNSUPPORTED',
-      /upgrade/,
+      'ANY combined with other tokens',
+      [{ path: '/h/', target: 'http://b/', upgrade: ['websocket', 'ANY'] }],
+      'ERR_WSTUNNEL_INVALID_OPTION',
+      /cannot be combined/,
     ],
     [
       'a negative timeout',
@@ -166,8 +175,9 @@ describe('configuration errors are typed and thrown at setup', () => {
 
   test('valid options resolve with Apache defaults', () => {
     const [rule] = new RuleTable([{ path: '/ws/', target: 'wss://b.example/' }]).rules;
+    assert.ok(rule?.kind === 'prefix');
     assert.deepEqual(
-      { ...rule!.target, tls: undefined, secureContext: undefined },
+      { ...rule.target, tls: undefined, secureContext: undefined },
       {
         url: 'wss://b.example/',
         secure: true,
@@ -176,7 +186,10 @@ describe('configuration errors are typed and thrown at setup', () => {
         hostHeader: 'b.example',
         basePath: '/',
         baseQuery: '',
+        websocketScheme: true,
+        httpOrigin: 'https://b.example',
         upgrade: ['websocket'],
+        fallbackToHttp: true,
         preserveHost: false,
         xForwarded: true,
         trustForwarded: false,
@@ -190,15 +203,18 @@ describe('configuration errors are typed and thrown at setup', () => {
         secureContext: undefined,
       },
     );
-    assert.ok(rule!.target.secureContext, 'a wss:// target gets its TLS context at configuration time');
+    assert.ok(rule.target.secureContext, 'a wss:// target gets its TLS context at configuration time');
   });
 
-  test('ANY in the upgrade list means any token; tokens are lower-cased', () => {
+  test('ANY and NONE are the special upgrade values; tokens are lower-cased', () => {
     const table = new RuleTable([
-      { path: '/any/', target: 'ws://b/', upgrade: ['websocket', 'ANY'] },
+      { path: '/any/', target: 'ws://b/', upgrade: 'ANY' },
+      { path: '/star/', target: 'ws://b/', upgrade: ['*'] },
+      { path: '/none/', target: 'ws://b/', upgrade: 'NONE' },
       { path: '/list/', target: 'http://b/', upgrade: ['WebSocket', 'foo/2'] },
+      { path: '/plain/', target: 'http://b/' },
     ]);
-    assert.equal(table.rules[0]!.target.upgrade, '*');
-    assert.deepEqual(table.rules[1]!.target.upgrade, ['websocket', 'foo/2']);
+    const upgrades = table.rules.map((rule) => (rule.kind === 'exclude' ? undefined : rule.target.upgrade));
+    assert.deepEqual(upgrades, ['*', '*', 'none', ['websocket', 'foo/2'], []]);
   });
 });

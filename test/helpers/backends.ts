@@ -37,7 +37,10 @@ export async function startEchoBackend(options: ServerOptions = {}): Promise<Ech
     requests,
     async close() {
       for (const client of wss.clients) client.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => wss.close(() => resolve()));
+      // Plain requests proxied to this backend leave keep-alive connections that would hold close() open.
+      (wss as unknown as { _server?: { closeAllConnections(): void } })._server?.closeAllConnections();
+      await closed;
     },
   };
 }

@@ -12,6 +12,8 @@ import {
   Fixture,
   parseResponse,
   rawRequest,
+  SWITCHING,
+  switchedOnPlain,
   switching101,
   TEST_TIMEOUT_MS,
   values,
@@ -140,6 +142,60 @@ describe('only a 101 with the requested token becomes a tunnel', () => {
       "the backend's own spelling reaches the client, as Apache relays it",
     );
   });
+});
+
+describe('a 101 answering a plain-proxied request is never a tunnel', () => {
+  // No token was asked for (the backend got no Upgrade), so no 101 can be the one a tunnel needs (RFC 9110 15.2.2).
+  const requests: [string, string][] = [
+    ['a plain GET', rawRequest('GET /ws/chat HTTP/1.1', [['Host', 'front.example']])],
+    [
+      'an upgrade to a token the rule does not allow (foo)',
+      rawRequest(
+        'GET /ws/chat HTTP/1.1',
+        wsHeaders().map(([n, v]) => [n, n === 'Upgrade' ? 'foo' : v] as [string, string]),
+      ),
+    ],
+    ['a WebSocket handshake over HTTP/1.0', rawRequest('GET /ws/chat HTTP/1.0', wsHeaders())],
+  ];
+  for (const [name, request] of requests) {
+    test(
+      `a backend 101 to ${name} opens no tunnel: neither the 101 nor the bytes after it reach the client`,
+      opts,
+      async () => {
+        const { client, backend } = await switchedOnPlain(fx, request, switching101() + EVIL_FRAME);
+        assert.ok(!SWITCHING.test(client.text), `a 101 reached the client: ${JSON.stringify(client.text)}`);
+        assert.ok(
+          !client.text.includes('evil'),
+          `tunnel bytes reached the client: ${JSON.stringify(client.text)}`,
+        );
+        await backend.allClosed();
+        assert.equal(backend.connections(), 1);
+        assert.equal(
+          backend.receivedAfterHead(0).length,
+          0,
+          'client bytes reached the backend after its 101',
+        );
+      },
+    );
+  }
+
+  test(
+    'a backend 101 to a plain-proxied request is answered 502 to the client, not left hanging',
+    opts,
+    async () => {
+      const { client } = await switchedOnPlain(
+        fx,
+        rawRequest('GET /ws/chat HTTP/1.1', [['Host', 'front.example']]),
+        switching101() + EVIL_FRAME,
+      );
+      // By now the backend connection is closed and the gateway has served a barrier: its answer is due.
+      assert.ok(
+        client.bytes.includes('\r\n\r\n'),
+        `no answer after the backend connection closed: ${JSON.stringify(client.text)}`,
+      );
+      assertGatewayError(await client.ended, 502);
+    },
+  );
 });
 
 describe('interim responses before the 101', () => {

@@ -1,19 +1,27 @@
 /**
- * What the backend receives: request line with the mapped path byte for byte, Host first, the client's
- * end-to-end headers in order and unchanged (obs-text included), then the gateway's X-Forwarded-* (client values
- * replaced unless trustForwarded), then Connection/Upgrade. And what comes back: header bytes unchanged.
+ * What the backend receives: request line with the mapped path normalised (unreserved escapes decoded, the others
+ * upper-cased, as Apache forwards them) and the query byte for byte, Host first, the client's end-to-end headers in
+ * order and unchanged (obs-text included), then the gateway's X-Forwarded-* (client values replaced unless
+ * trustForwarded), then Connection/Upgrade; plain proxied requests get the same path and X-Forwarded-* treatment.
+ * And what comes back: header bytes unchanged.
  */
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { openClient, roundTrip } from '../helpers/gateway.ts';
 import {
+  acceptAnything,
   answerThrough,
+  type Collector,
   Fixture,
+  forwardedFields,
   forwardThrough,
+  gatewayTo,
   parseResponse,
+  proxyPlain,
   rawRequest,
   requestHeaderPairs,
+  requestLine,
   SAMPLE_KEY,
   switching101,
   TEST_TIMEOUT_MS,
@@ -25,6 +33,51 @@ import {
 const opts = { timeout: TEST_TIMEOUT_MS };
 
 const fx = Fixture.perTest();
+
+/**
+ * Request-targets and what the backend must get for them under `/ws/` -> `/base/`: escapes of unreserved characters
+ * decoded, other escapes kept and upper-cased (RFC 3986 6.2.2, as Apache does), `%2F` kept, no double decoding;
+ * the query untouched, whatever it holds.
+ */
+const PATH_CASES: readonly (readonly [string, string])[] = [
+  ['/ws/a//b?x=%41', '/base/a//b?x=%41'],
+  ['/ws/%2F%2f%3F%23?q=%00%0D%0a&q=2', '/base/%2F%2F%3F%23?q=%00%0D%0a&q=2'],
+  ["/ws/a;b=c,d~e!$&'()*+@:x", "/base/a;b=c,d~e!$&'()*+@:x"],
+  ['/ws/?', '/base/?'],
+  ['/ws/caf%C3%A9/%e9/%7E', '/base/caf%C3%A9/%E9/~'],
+  ['/ws/%41%7a%30%2D%2e%5F%7e', '/base/Az0-._~'],
+  ['/ws/x?a=b?c=d/../e&&', '/base/x?a=b?c=d/../e&&'],
+  ['/ws/x?q=%zz%&r=%2e%2e', '/base/x?q=%zz%&r=%2e%2e'],
+  ['/ws/%252e%252e/x', '/base/%252e%252e/x'],
+  ['/ws/%7e?%7e', '/base/~?%7e'],
+];
+
+/** The request line the backend must get for each of {@link PATH_CASES}, in order. */
+const PATH_CASE_REQUEST_LINES = PATH_CASES.map(([, expected]) => `GET ${expected} HTTP/1.1`);
+
+/**
+ * Sends `request(path)` for each of {@link PATH_CASES}, each on a connection of its own, through one gateway to a
+ * backend that accepts anything; `answered` waits for (and checks) each client's answer before the next is sent.
+ * Resolves with the request lines the backend received, in order.
+ */
+async function backendRequestLines(
+  request: (path: string) => string,
+  answered: (client: Collector, path: string) => Promise<void>,
+): Promise<string[]> {
+  const { backend, gateway } = await gatewayTo(fx, acceptAnything);
+  for (const [path] of PATH_CASES) {
+    const client = await fx.client(gateway.port);
+    client.socket.write(request(path));
+    await answered(client, path);
+  }
+  return backend.conns.map((conn) => requestLine(conn.head));
+}
+
+/** A request-target with a percent-encoded CRLF that, decoded, would inject a header and a second request. */
+const ENCODED_CRLF_PATH = '/ws/a%0d%0aX-Injected:%201%0d%0a%0d%0aGET%20/smuggled';
+
+/** What the backend must get for {@link ENCODED_CRLF_PATH}: the escapes kept (upper-cased), one request line. */
+const ENCODED_CRLF_REQUEST_LINE = 'GET /base/a%0D%0AX-Injected:%201%0D%0A%0D%0AGET%20/smuggled HTTP/1.1';
 
 const CLIENT_HEADERS: [string, string][] = [
   ['Host', 'front.example:8443'],
@@ -38,6 +91,22 @@ const CLIENT_HEADERS: [string, string][] = [
   ['Sec-WebSocket-Protocol', 'chat, superchat'],
   ['Sec-WebSocket-Extensions', 'permessage-deflate; client_max_window_bits'],
   ['User-Agent', 'sec-test/1'],
+];
+
+/** X-Forwarded-* a client forges, X-Forwarded-For twice (in two spellings): by default none may reach the backend. */
+const FORGED_FORWARDED: readonly (readonly [string, string])[] = [
+  ['X-Forwarded-For', '6.6.6.6'],
+  ['X-Forwarded-Host', 'evil.example'],
+  ['X-Forwarded-Proto', 'https'],
+  ['x-forwarded-for', '7.7.7.7'],
+];
+
+/** X-Forwarded-* from a trusted proxy in front, X-Forwarded-For in two lines: trustForwarded keeps them, in order. */
+const TRUSTED_FORWARDED: readonly (readonly [string, string])[] = [
+  ['X-Forwarded-For', '198.51.100.1'],
+  ['X-Forwarded-Host', 'edge.example'],
+  ['X-Forwarded-Proto', 'https'],
+  ['X-Forwarded-For', '198.51.100.2'],
 ];
 
 describe('the request the backend receives', () => {
@@ -82,41 +151,28 @@ describe('the request the backend receives', () => {
     'client X-Forwarded-* headers are replaced by the gateway’s by default (no forged client address)',
     opts,
     async () => {
-      const { backendHead } = await forwardThrough(
-        fx,
-        wsHandshake('/ws/chat', [
-          ['X-Forwarded-For', '6.6.6.6'],
-          ['X-Forwarded-Host', 'evil.example'],
-          ['X-Forwarded-Proto', 'https'],
-          ['x-forwarded-for', '7.7.7.7'],
-        ]),
-      );
-      const pairs = requestHeaderPairs(backendHead);
-      assert.deepEqual(values(pairs, 'x-forwarded-for'), ['127.0.0.1']);
-      assert.deepEqual(values(pairs, 'x-forwarded-host'), ['front.example']);
-      assert.deepEqual(values(pairs, 'x-forwarded-proto'), ['http']);
-      for (const forged of ['6.6.6.6', '7.7.7.7', 'evil.example', 'https']) {
+      const { backendHead } = await forwardThrough(fx, wsHandshake('/ws/chat', FORGED_FORWARDED));
+      assert.deepEqual(forwardedFields(backendHead), {
+        for: ['127.0.0.1'],
+        host: ['front.example'],
+        proto: ['http'],
+      });
+      for (const [, forged] of FORGED_FORWARDED) {
         assert.ok(!backendHead.includes(forged), `forged ${forged} reached the backend`);
       }
     },
   );
 
   test('trustForwarded appends the gateway’s values after the client’s, one line each', opts, async () => {
-    const { backendHead } = await forwardThrough(
-      fx,
-      wsHandshake('/ws/chat', [
-        ['X-Forwarded-For', '198.51.100.1'],
-        ['X-Forwarded-Host', 'edge.example'],
-        ['X-Forwarded-Proto', 'https'],
-        ['X-Forwarded-For', '198.51.100.2'],
-      ]),
-      { trustForwarded: true },
-    );
-    const pairs = requestHeaderPairs(backendHead);
-    assert.deepEqual(values(pairs, 'x-forwarded-for'), ['198.51.100.1, 198.51.100.2, 127.0.0.1']);
-    assert.deepEqual(values(pairs, 'x-forwarded-host'), ['edge.example, front.example']);
-    assert.deepEqual(values(pairs, 'x-forwarded-proto'), ['https, http']);
-    const names = pairs.map(([name]) => name);
+    const { backendHead } = await forwardThrough(fx, wsHandshake('/ws/chat', TRUSTED_FORWARDED), {
+      trustForwarded: true,
+    });
+    assert.deepEqual(forwardedFields(backendHead), {
+      for: ['198.51.100.1, 198.51.100.2, 127.0.0.1'],
+      host: ['edge.example, front.example'],
+      proto: ['https, http'],
+    });
+    const names = requestHeaderPairs(backendHead).map(([name]) => name);
     assert.deepEqual(names.slice(-5), [
       'x-forwarded-for',
       'x-forwarded-host',
@@ -145,38 +201,33 @@ describe('the request the backend receives', () => {
     },
   );
 
-  test('path and query reach the backend byte for byte', opts, async () => {
-    const cases: [string, string][] = [
-      ['/ws/a//b?x=%41', '/base/a//b?x=%41'],
-      ['/ws/%2F%2f%3F%23?q=%00%0D%0a&q=2', '/base/%2F%2f%3F%23?q=%00%0D%0a&q=2'],
-      ["/ws/a;b=c,d~e!$&'()*+@:x", "/base/a;b=c,d~e!$&'()*+@:x"],
-      ['/ws/?', '/base/?'],
-      ['/ws/caf%C3%A9/%e9/%7E', '/base/caf%C3%A9/%e9/%7E'],
-      ['/ws/x?a=b?c=d/../e&&', '/base/x?a=b?c=d/../e&&'],
-      ['/ws/%252e%252e/x', '/base/%252e%252e/x'],
-    ];
-    const backend = await fx.backend(({ socket }) => socket.write(switching101()));
-    const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
-    for (const [index, [path, expected]] of cases.entries()) {
-      const client = await fx.client(gw.port);
-      client.socket.write(wsHandshake(path));
-      assert.match(await client.head(), /^HTTP\/1\.1 101 /, `${path} was not tunnelled`);
-      const requestLine = backend.conns[index]!.head.split('\r\n')[0];
-      assert.equal(requestLine, `GET ${expected} HTTP/1.1`, `for ${path}`);
-    }
-  });
-
   test(
-    'a percent-encoded CRLF in the path stays encoded and cannot split the backend request',
+    'the path reaches the backend normalised (unreserved escapes decoded, others upper-cased) and the query byte for byte',
     opts,
     async () => {
-      const { backendHead } = await forwardThrough(
-        fx,
-        wsHandshake('/ws/a%0d%0aX-Injected:%201%0d%0a%0d%0aGET%20/smuggled'),
-      );
-      const lines = backendHead.split('\r\n');
-      assert.equal(lines[0], 'GET /base/a%0d%0aX-Injected:%201%0d%0a%0d%0aGET%20/smuggled HTTP/1.1');
+      const lines = await backendRequestLines(wsHandshake, async (client, path) => {
+        assert.match(await client.head(), /^HTTP\/1\.1 101 /, `${path} was not tunnelled`);
+      });
+      assert.deepEqual(lines, PATH_CASE_REQUEST_LINES);
+    },
+  );
+
+  test(
+    'a percent-encoded CRLF in the path stays encoded (upper-cased, as Apache forwards it) and cannot split the backend request',
+    opts,
+    async () => {
+      const { backendHead } = await forwardThrough(fx, wsHandshake(ENCODED_CRLF_PATH));
+      assert.equal(requestLine(backendHead), ENCODED_CRLF_REQUEST_LINE);
       assert.deepEqual(values(requestHeaderPairs(backendHead), 'x-injected'), []);
+    },
+  );
+
+  test(
+    'an escaped rule prefix (/%77s/ for /ws/) is routed like the plain spelling (CVE-2024-38473)',
+    opts,
+    async () => {
+      const { backendHead } = await forwardThrough(fx, wsHandshake('/%77s/chat'));
+      assert.equal(requestLine(backendHead), 'GET /base/chat HTTP/1.1');
     },
   );
 
@@ -184,6 +235,80 @@ describe('the request the backend receives', () => {
     const value = 'caf\xe9 \xff\x80 na\xefve';
     const { backendHead } = await forwardThrough(fx, wsHandshake('/ws/chat', [['X-Name', value]]));
     assert.deepEqual(values(requestHeaderPairs(backendHead), 'x-name'), [value]);
+  });
+});
+
+describe('the plain request the backend receives', () => {
+  test(
+    'a plain request’s path is normalised like an upgrade’s, and its query forwarded byte for byte',
+    opts,
+    async () => {
+      const lines = await backendRequestLines(
+        (path) => rawRequest(`GET ${path} HTTP/1.1`, [['Host', 'front.example']]),
+        async (client, path) => {
+          const response = await client.response();
+          assert.equal(response.status, 200, `${path}: ${response.head}`);
+        },
+      );
+      assert.deepEqual(lines, PATH_CASE_REQUEST_LINES);
+    },
+  );
+
+  test(
+    'a percent-encoded CRLF in a plain request’s path stays encoded and cannot split the backend request',
+    opts,
+    async () => {
+      const { backendHead } = await proxyPlain(
+        fx,
+        rawRequest(`GET ${ENCODED_CRLF_PATH} HTTP/1.1`, [['Host', 'front.example']]),
+      );
+      assert.equal(requestLine(backendHead), ENCODED_CRLF_REQUEST_LINE);
+      assert.deepEqual(values(requestHeaderPairs(backendHead), 'x-injected'), []);
+    },
+  );
+
+  test(
+    'client X-Forwarded-* headers on a plain request are replaced by the gateway’s by default (no forged client address)',
+    opts,
+    async () => {
+      const { backendHead } = await proxyPlain(
+        fx,
+        rawRequest('GET /ws/page HTTP/1.1', [['Host', 'front.example'], ...FORGED_FORWARDED]),
+      );
+      assert.deepEqual(forwardedFields(backendHead), {
+        for: ['127.0.0.1'],
+        host: ['front.example'],
+        proto: ['http'],
+      });
+      for (const [, forged] of FORGED_FORWARDED) {
+        assert.ok(!backendHead.includes(forged), `forged ${forged} reached the backend`);
+      }
+    },
+  );
+
+  test(
+    'trustForwarded on a plain request appends the gateway’s values after the client’s',
+    opts,
+    async () => {
+      const { backendHead } = await proxyPlain(
+        fx,
+        rawRequest('GET /ws/page HTTP/1.1', [['Host', 'front.example'], ...TRUSTED_FORWARDED]),
+        { trustForwarded: true },
+      );
+      assert.deepEqual(forwardedFields(backendHead), {
+        for: ['198.51.100.1, 198.51.100.2, 127.0.0.1'],
+        host: ['edge.example, front.example'],
+        proto: ['https, http'],
+      });
+    },
+  );
+
+  test('a plain request gets the target’s Host, or the client’s with preserveHost', opts, async () => {
+    const request = rawRequest('GET /ws/page HTTP/1.1', [['Host', 'front.example:8443']]);
+    const { backendHead, backend } = await proxyPlain(fx, request);
+    assert.deepEqual(values(requestHeaderPairs(backendHead), 'host'), [`127.0.0.1:${backend.port}`]);
+    const preserved = await proxyPlain(fx, request, { preserveHost: true });
+    assert.deepEqual(values(requestHeaderPairs(preserved.backendHead), 'host'), ['front.example:8443']);
   });
 });
 

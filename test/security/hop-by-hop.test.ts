@@ -1,16 +1,23 @@
 /**
  * Hop-by-hop headers (RFC 9110 7.6.1): Connection and every header it names, plus the fixed hop-by-hop set, are
  * removed on the way to the backend and from the backend's 101 (Go CVE-2021-33197, Envoy #44525, Caddy
- * hopheaders_test); naming X-Forwarded-* in Connection never removes the gateway's own (CVE-2022-31813).
+ * hopheaders_test); naming X-Forwarded-* in Connection never removes the gateway's own (CVE-2022-31813). The same
+ * holds for requests proxied as plain HTTP and their responses.
  */
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   answerThrough,
+  assertPlainRequest,
   Fixture,
+  forwardedFields,
   forwardThrough,
+  PLAIN_BODY,
+  type PlainExchange,
   parseResponse,
+  plainOk,
+  proxyPlain,
   rawRequest,
   requestHeaderPairs,
   switching101,
@@ -112,10 +119,11 @@ describe('hop-by-hop headers on the request to the backend', () => {
         fx,
         handshakeWithConnection(['Upgrade, X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto'], []),
       );
-      const pairs = requestHeaderPairs(backendHead);
-      assert.deepEqual(values(pairs, 'x-forwarded-for'), ['127.0.0.1']);
-      assert.deepEqual(values(pairs, 'x-forwarded-host'), ['front.example']);
-      assert.deepEqual(values(pairs, 'x-forwarded-proto'), ['http']);
+      assert.deepEqual(forwardedFields(backendHead), {
+        for: ['127.0.0.1'],
+        host: ['front.example'],
+        proto: ['http'],
+      });
     },
   );
 
@@ -128,9 +136,142 @@ describe('hop-by-hop headers on the request to the backend', () => {
         handshakeWithConnection(['Upgrade, X-Forwarded-For'], [['X-Forwarded-For', '203.0.113.9']]),
         { trustForwarded: true },
       );
+      // Named in Connection, the client's value is hop-by-hop: dropped before the gateway adds its own (Apache).
+      assert.deepEqual(
+        values(requestHeaderPairs(backendHead), 'x-forwarded-for'),
+        ['127.0.0.1'],
+        backendHead,
+      );
+      assert.ok(!backendHead.includes('203.0.113.9'), backendHead);
+    },
+  );
+});
+
+/** A plain request (no upgrade) whose Connection header is `connection`, with `extra` fields. */
+function plainWithConnection(connection: string, extra: readonly (readonly [string, string])[]): string {
+  return rawRequest('GET /ws/page HTTP/1.1', [
+    ['Host', 'front.example'],
+    ['Connection', connection],
+    ...extra,
+  ]);
+}
+
+/**
+ * Proxies, with trustForwarded, a plain request whose client sends X-Forwarded-For and names it in Connection
+ * (which makes it hop-by-hop).
+ */
+function proxyPlainNamingForwardedFor(): Promise<PlainExchange> {
+  return proxyPlain(fx, plainWithConnection('X-Forwarded-For', [['X-Forwarded-For', '203.0.113.9']]), {
+    trustForwarded: true,
+  });
+}
+
+describe('hop-by-hop headers on a plain proxied request and its response', () => {
+  test(
+    'Connection: X-Forwarded-For/-Host/-Proto cannot remove the gateway’s X-Forwarded-* from a plain request (CVE-2022-31813)',
+    opts,
+    async () => {
+      const { backendHead } = await proxyPlain(
+        fx,
+        plainWithConnection('X-Forwarded-For, X-Forwarded-Host, X-Forwarded-Proto', [
+          ['X-Forwarded-For', '6.6.6.6'],
+          ['X-Forwarded-Host', 'evil.example'],
+        ]),
+      );
+      assert.deepEqual(forwardedFields(backendHead), {
+        for: ['127.0.0.1'],
+        host: ['front.example'],
+        proto: ['http'],
+      });
+      assert.ok(!/6\.6\.6\.6|evil\.example/.test(backendHead), backendHead);
+    },
+  );
+
+  test(
+    'with trustForwarded, Connection: X-Forwarded-For still cannot remove the gateway’s value from a plain request',
+    opts,
+    async () => {
+      const { backendHead } = await proxyPlainNamingForwardedFor();
       const forwardedFor = values(requestHeaderPairs(backendHead), 'x-forwarded-for');
       assert.equal(forwardedFor.length, 1, backendHead);
-      assert.match(forwardedFor[0]!, /(?:^|, )127\.0\.0\.1$/);
+      assert.match(forwardedFor[0]!, /(?:^|, )127\.0\.0\.1$/, 'the gateway’s own value is not last');
+    },
+  );
+
+  test(
+    'with trustForwarded, an X-Forwarded-For the client names in Connection is dropped from a plain request before the gateway adds its own, as on a tunnel',
+    opts,
+    async () => {
+      const { backendHead } = await proxyPlainNamingForwardedFor();
+      assert.deepEqual(
+        values(requestHeaderPairs(backendHead), 'x-forwarded-for'),
+        ['127.0.0.1'],
+        backendHead,
+      );
+    },
+  );
+
+  test(
+    'headers the client names in Connection and the fixed hop-by-hop set never reach the backend on a plain request',
+    opts,
+    async () => {
+      const { backendHead } = await proxyPlain(
+        fx,
+        plainWithConnection('X-Custom, keep-alive, Upgrade', [
+          ['X-Custom', 'secret-hop'],
+          ['X-End', 'end-to-end'],
+          ['Keep-Alive', 'timeout=5'],
+          ['Proxy-Connection', 'keep-alive'],
+          ['TE', 'trailers'],
+          ['Trailer', 'X-Trailer'],
+          ['Upgrade', 'websocket/13'],
+          ['HTTP2-Settings', 'AAMAAABkAAQAAP__'],
+        ]),
+      );
+      const pairs = assertPlainRequest(backendHead, ['x-custom']);
+      for (const name of ['keep-alive', 'proxy-connection', 'te', 'trailer']) {
+        assert.deepEqual(values(pairs, name), [], `${name} was forwarded`);
+      }
+      assert.ok(!backendHead.includes('secret-hop'), backendHead);
+      assert.deepEqual(values(pairs, 'x-end'), ['end-to-end']);
+    },
+  );
+
+  test(
+    'a plain response: the backend’s Upgrade, Connection-named and hop-by-hop headers never reach the client',
+    opts,
+    async () => {
+      const { response } = await proxyPlain(
+        fx,
+        rawRequest('GET /ws/page HTTP/1.1', [['Host', 'front.example']]),
+        {},
+        plainOk(
+          'Upgrade: websocket\r\nConnection: Upgrade, X-Internal\r\nX-Internal: backend-secret\r\n' +
+            'Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nX-Public: shown\r\n',
+        ),
+      );
+      assert.equal(response.status, 200);
+      assert.ok(!response.head.includes('backend-secret'), response.head);
+      for (const name of ['upgrade', 'keep-alive', 'proxy-connection']) {
+        assert.deepEqual(values(response, name), [], `${name} reached the client`);
+      }
+      assert.deepEqual(values(response, 'connection'), ['keep-alive'], 'the connection the client asked for');
+      assert.deepEqual(values(response, 'x-public'), ['shown']);
+      assert.equal(response.body.toString('latin1'), PLAIN_BODY);
+    },
+  );
+
+  test(
+    'an HTTP/1.0 request proxied as plain HTTP gets Connection: close back, never its own Connection value echoed, and the connection closes',
+    opts,
+    async () => {
+      const { response, client } = await proxyPlain(
+        fx,
+        rawRequest('GET /ws/chat HTTP/1.0', [['Host', 'front.example'], ...wsHeaders().slice(1)]),
+      );
+      assert.equal(response.status, 200);
+      assert.deepEqual(values(response, 'connection'), ['close'], response.head);
+      await client.ended;
     },
   );
 });

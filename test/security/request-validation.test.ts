@@ -1,23 +1,28 @@
 /**
- * Client requests the gateway must answer itself, without ever contacting the backend: not-an-upgrade (426),
- * malformed upgrades (400), unmatched paths (404), and what Node's parser rejects (400, 431). Every answer here
- * comes from a gateway whose backend would happily accept, so a request that slips through shows up as a
- * backend connection.
+ * How the gateway classifies client requests. Not an upgrade the rule tunnels (HTTP/1.0, no Connection: upgrade,
+ * a token the rule does not allow, a non-GET WebSocket handshake): proxied as plain HTTP, never tunnelled, or with
+ * fallbackToHttp: false passed on to the next rule. And what it must answer itself without ever contacting the
+ * backend: malformed upgrades and unroutable paths (400), unmatched paths (404), and what Node's parser rejects
+ * (400, 431). Every local answer comes from a gateway whose backend would happily accept (a 101 to an upgrade, a
+ * 200 to anything else), so a request that slips through shows up as a backend connection.
  */
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
+  acceptAnything,
   assertGatewayError,
+  assertPlainRequest,
   barrier,
   Fixture,
   forwardThrough,
   type ParsedResponse,
+  PLAIN_BODY,
   parseResponse,
+  proxyPlain,
   type RuleOptions,
   rawRequest,
   requestHeaderPairs,
-  switching101,
   TEST_TIMEOUT_MS,
   values,
   wsHandshake,
@@ -43,7 +48,7 @@ async function answeredLocally(
   check: Check = 'gateway-error',
   rule: RuleOptions = {},
 ): Promise<ParsedResponse> {
-  const backend = await fx.backend(({ socket }) => socket.write(switching101()));
+  const backend = await fx.backend(acceptAnything);
   const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/`, ...rule }] });
   const client = await fx.client(gw.port);
   client.socket.write(typeof request === 'string' ? Buffer.from(request, 'latin1') : request);
@@ -67,55 +72,95 @@ function handshakeWith(requestLine: string, replace: Record<string, string | und
   return rawRequest(requestLine, headers);
 }
 
-describe('not-an-upgrade requests are answered 426 and never tunnelled', () => {
-  test('HTTP/1.0 with Upgrade and Connection: upgrade is 426 naming the protocol to use', opts, async () => {
-    const response = await answeredLocally(handshakeWith('GET /ws/chat HTTP/1.0', {}), 426);
-    assert.deepEqual(values(response, 'upgrade'), ['websocket']);
-  });
+/**
+ * Requests that reach the /ws/ rule without being an upgrade it tunnels, with the fields their Connection names
+ * (which must not reach the backend either).
+ */
+const NOT_TUNNELLED: readonly (readonly [name: string, request: string, named: readonly string[]])[] = [
+  ['HTTP/1.0 with Upgrade and Connection: upgrade', handshakeWith('GET /ws/chat HTTP/1.0', {}), []],
+  [
+    'HTTP/1.0 with Upgrade but no Connection',
+    handshakeWith('GET /ws/chat HTTP/1.0', { Connection: undefined }),
+    [],
+  ],
+  [
+    'Upgrade without Connection: upgrade',
+    handshakeWith('GET /ws/chat HTTP/1.1', { Connection: undefined }),
+    [],
+  ],
+  [
+    'Upgrade with Connection: keep-alive (no upgrade token)',
+    handshakeWith('GET /ws/chat HTTP/1.1', { Connection: 'keep-alive' }),
+    ['keep-alive'],
+  ],
+  ...['POST', 'PUT', 'DELETE'].map(
+    (method) =>
+      [`a ${method} WebSocket handshake`, handshakeWith(`${method} /ws/chat HTTP/1.1`, {}), []] as const,
+  ),
+  ...['foo', 'websocketx', 'web', 'websocket/13', 'TLS/1.2', 'h2c'].map(
+    (token) =>
+      [
+        `Upgrade: ${token} (not a whole allowed token)`,
+        handshakeWith('GET /ws/chat HTTP/1.1', { Upgrade: token }),
+        [],
+      ] as const,
+  ),
+];
 
-  test('HTTP/1.0 with Upgrade but no Connection is 426', opts, async () => {
-    await answeredLocally(
-      handshakeWith('GET /ws/chat HTTP/1.0', { Connection: undefined }),
-      426,
-      'status-only',
+describe('requests that are not an upgrade the rule tunnels are proxied as plain HTTP, never tunnelled', () => {
+  for (const [name, request, named] of NOT_TUNNELLED) {
+    test(
+      `${name} is proxied as a plain request: the backend sees no Upgrade and the client gets the backend’s 200`,
+      opts,
+      async () => {
+        const { backendHead, response, backend } = await proxyPlain(fx, request);
+        const method = request.slice(0, request.indexOf(' '));
+        assert.equal(backendHead.split('\r\n')[0], `${method} /base/chat HTTP/1.1`);
+        assertPlainRequest(backendHead, named);
+        assert.equal(response.status, 200, response.head);
+        assert.equal(
+          response.body.toString('latin1'),
+          PLAIN_BODY,
+          'the client did not get the backend’s answer',
+        );
+        await backend.allClosed();
+        assert.equal(backend.receivedAfterHead(0).length, 0, 'bytes followed the plain request');
+      },
     );
-  });
 
-  test('Upgrade without Connection: upgrade is 426', opts, async () => {
-    await answeredLocally(
-      handshakeWith('GET /ws/chat HTTP/1.1', { Connection: undefined }),
-      426,
-      'status-only',
+    test(
+      `${name}, on a rule with fallbackToHttp: false, skips it: gateway 404, backend never contacted`,
+      opts,
+      async () => {
+        await answeredLocally(request, 404, 'gateway-error', { fallbackToHttp: false });
+      },
     );
-  });
-
-  test('Upgrade with Connection: keep-alive (no upgrade token) is 426', opts, async () => {
-    await answeredLocally(
-      handshakeWith('GET /ws/chat HTTP/1.1', { Connection: 'keep-alive' }),
-      426,
-      'status-only',
-    );
-  });
+  }
 
   test(
-    'the 426 for an Upgrade without Connection: upgrade is a complete error with Connection: close',
+    'with fallbackToHttp: false, a request the first rule does not tunnel reaches the next rule, never the first backend',
     opts,
     async () => {
-      await answeredLocally(handshakeWith('GET /ws/chat HTTP/1.1', { Connection: undefined }), 426);
+      const first = await fx.backend(acceptAnything);
+      const second = await fx.backend(acceptAnything);
+      const gw = await fx.gateway({
+        rules: [
+          { path: '/ws/', target: `${first.origin}/base/`, fallbackToHttp: false },
+          { path: '/', target: `http://127.0.0.1:${second.port}/next/` },
+        ],
+      });
+      const client = await fx.client(gw.port);
+      client.socket.write(handshakeWith('GET /ws/chat HTTP/1.1', { Upgrade: 'foo' }));
+      const response = await client.response();
+      assert.equal(response.status, 200, response.head);
+      assert.equal(response.body.toString('latin1'), PLAIN_BODY);
+      assert.equal(second.conns.length, 1);
+      assert.equal(second.conns[0]!.head.split('\r\n')[0], 'GET /next/ws/chat HTTP/1.1');
+      assertPlainRequest(second.conns[0]!.head);
+      await barrier(gw.port);
+      assert.equal(first.connections(), 0, 'the rule with fallbackToHttp: false contacted its backend');
     },
   );
-
-  for (const method of ['POST', 'PUT', 'DELETE']) {
-    test(`a ${method} WebSocket handshake is 426`, opts, async () => {
-      await answeredLocally(handshakeWith(`${method} /ws/chat HTTP/1.1`, {}), 426);
-    });
-  }
-
-  for (const token of ['foo', 'websocketx', 'web', 'websocket/13', 'TLS/1.2']) {
-    test(`Upgrade: ${token} (not a whole allowed token) is 426`, opts, async () => {
-      await answeredLocally(handshakeWith('GET /ws/chat HTTP/1.1', { Upgrade: token }), 426);
-    });
-  }
 
   test('control: Upgrade: WebSocket and Connection: keep-alive, Upgrade are tunnelled', opts, async () => {
     const { backendHead } = await forwardThrough(
@@ -177,7 +222,7 @@ describe('malformed upgrade requests are 400 and closed', () => {
   );
 
   test('an absolute-form target is never routed to the authority it names', opts, async () => {
-    const other = await fx.backend(({ socket }) => socket.write(switching101()));
+    const other = await fx.backend(acceptAnything);
     await answeredLocally(wsHandshake(`http://127.0.0.1:${other.port}/ws/chat`), 0, 'not-tunnelled');
     assert.equal(other.connections(), 0, 'the authority in the request-target was dialled');
   });
@@ -189,6 +234,49 @@ describe('malformed upgrade requests are 400 and closed', () => {
   test('an @host target is 400', opts, async () => {
     await answeredLocally(wsHandshake('@127.0.0.1:1/ws/chat'), 400, 'status-only');
   });
+});
+
+describe('path escapes are 400 before any rule is chosen, for plain requests and upgrades alike', () => {
+  // The request-target vectors of @fastify/http-proxy's path-traversal tests, plus malformed escapes.
+  const vectors = [
+    '/ws/../secret',
+    '/ws/%2e%2e/secret',
+    '/ws/%2E./secret',
+    '/ws/.%2E/secret',
+    '/ws/..%2Fsecret',
+    '/ws/..%5Csecret',
+    '/ws/%5c..%5csecret',
+    '/ws/dir\\..\\..\\secret',
+    '/ws/%',
+    '/ws/%zz',
+    '/ws/a%2',
+    '/ws/%2e%2e%2f..%2fsecret?q=1',
+  ];
+  for (const path of vectors) {
+    test(`a plain GET of ${path} is 400 and never reaches the backend`, opts, async () => {
+      await answeredLocally(rawRequest(`GET ${path} HTTP/1.1`, [['Host', 'front.example']]), 400);
+    });
+
+    test(`a WebSocket upgrade to ${path} is 400 and never reaches the backend`, opts, async () => {
+      await answeredLocally(wsHandshake(path), 400);
+    });
+  }
+
+  for (const path of ['/nope/../ws/chat', '/%2e%2e/ws/chat', '/nope%2F..%2Fws/chat']) {
+    test(`${path}, outside every rule, is 400, not routed and not 404`, opts, async () => {
+      await answeredLocally(wsHandshake(path), 400);
+      await answeredLocally(rawRequest(`GET ${path} HTTP/1.1`, [['Host', 'front.example']]), 400);
+    });
+  }
+
+  test(
+    '%2F is not a path separator for matching: /ws%2Fchat does not match the /ws/ rule (404)',
+    opts,
+    async () => {
+      await answeredLocally(wsHandshake('/ws%2Fchat'), 404);
+      await answeredLocally(rawRequest('GET /ws%2fchat HTTP/1.1', [['Host', 'front.example']]), 404);
+    },
+  );
 });
 
 describe('request-target and header syntax', () => {
@@ -276,16 +364,17 @@ describe('routing', () => {
 
 describe('linear-time header parsing', () => {
   test('a long whitespace run in Upgrade is classified in linear time (no ReDoS)', opts, async () => {
-    const backend = await fx.backend(({ socket }) => socket.write(switching101()));
+    const backend = await fx.backend(acceptAnything);
     const gw = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
     const timeExchanges = async (upgrade: string): Promise<number> => {
       const started = performance.now();
       for (let i = 0; i < 3; i++) {
-        const answer = await fx.exchange(
-          gw.port,
-          handshakeWith('GET /ws/chat HTTP/1.1', { Upgrade: upgrade }),
-        );
-        assert.equal(parseResponse(answer).status, 426);
+        const client = await fx.client(gw.port);
+        client.socket.write(handshakeWith('GET /ws/chat HTTP/1.1', { Upgrade: upgrade }));
+        // Neither value is an allowed token: both are proxied as plain requests, never tunnelled.
+        const response = await client.response();
+        assert.equal(response.status, 200, response.head);
+        client.socket.destroy();
       }
       return performance.now() - started;
     };
@@ -295,5 +384,7 @@ describe('linear-time header parsing', () => {
       spaces < control * 5 + 100,
       `15 000 spaces took ${spaces.toFixed(0)} ms for 3 requests, the same size without spaces ${control.toFixed(0)} ms`,
     );
+    for (const conn of backend.conns) assertPlainRequest(conn.head);
+    assert.equal(backend.conns.length, 6);
   });
 });

@@ -94,6 +94,21 @@ export function requestHeaderPairs(head: string): [string, string][] {
     });
 }
 
+/** The request line of a request head. */
+export function requestLine(head: string): string {
+  return head.split('\r\n')[0]!;
+}
+
+/** The values of each X-Forwarded-* field in a request head, for one `deepEqual` on all three. */
+export function forwardedFields(head: string): { for: string[]; host: string[]; proto: string[] } {
+  const pairs = requestHeaderPairs(head);
+  return {
+    for: values(pairs, 'x-forwarded-for'),
+    host: values(pairs, 'x-forwarded-host'),
+    proto: values(pairs, 'x-forwarded-proto'),
+  };
+}
+
 /**
  * Asserts `bytes` hold exactly one complete error response written by the gateway: `status`, `Connection: close`,
  * a Content-Length matching a short, non-empty body, and nothing after it.
@@ -184,6 +199,21 @@ export class Collector {
   async head(): Promise<string> {
     const bytes = await this.until((b) => b.includes('\r\n\r\n'), 'a complete response head');
     return bytes.subarray(0, bytes.indexOf('\r\n\r\n')).toString('latin1');
+  }
+
+  /**
+   * Resolves with the first response once it is complete: its whole Content-Length body has arrived, or (without
+   * one) the peer has finished sending. Works on kept-alive connections, where `ended` would never come.
+   */
+  async response(): Promise<ParsedResponse> {
+    const complete = (bytes: Buffer): boolean => {
+      const end = bytes.indexOf('\r\n\r\n');
+      if (end === -1) return false;
+      const length = /\r\ncontent-length:[ \t]*(\d+)/i.exec(bytes.subarray(0, end).toString('latin1'))?.[1];
+      return length !== undefined && bytes.length >= end + 4 + Number(length);
+    };
+    const bytes = await this.until(complete, 'a complete response').catch(() => this.ended);
+    return parseResponse(bytes);
   }
 
   #notify(): void {
@@ -394,6 +424,30 @@ export function switching101(extra = '', upgrade = 'websocket'): string {
 /** Per-rule options a test may set on the `/ws/` rule. */
 export type RuleOptions = Omit<PrefixRule, 'path' | 'target'>;
 
+/** Starts a scripted backend (see {@link Fixture.backend}) and a gateway in front of it: `/ws/` -> backend `/base/`. */
+export async function gatewayTo(
+  fx: Fixture,
+  script?: ConnScript,
+  rule: RuleOptions = {},
+): Promise<{ backend: ScriptedBackend; gateway: TestGateway }> {
+  const backend = await fx.backend(script);
+  const gateway = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/`, ...rule }] });
+  return { backend, gateway };
+}
+
+/** {@link gatewayTo}, then a client connection that has sent `request` to the gateway (nothing awaited on it). */
+export async function sendThrough(
+  fx: Fixture,
+  script: ConnScript,
+  request: string,
+  rule: RuleOptions = {},
+): Promise<{ backend: ScriptedBackend; gateway: TestGateway; client: Collector }> {
+  const { backend, gateway } = await gatewayTo(fx, script, rule);
+  const client = await fx.client(gateway.port);
+  client.socket.write(Buffer.from(request, 'latin1'));
+  return { backend, gateway, client };
+}
+
 /**
  * Sends `request` through a gateway (`/ws/` -> backend `/base/`) to a backend answering a correct 101; resolves
  * with the request head the backend received and the head the client got back.
@@ -434,4 +488,107 @@ export async function answerThrough(
     .until((b) => /^HTTP\/1\.1 101 /.test(b.toString('latin1')) && b.includes('\r\n\r\n'), 'a 101')
     .catch(() => client.ended);
   return { bytes, backend };
+}
+
+/** A 101 status line anywhere in what a client received. */
+export const SWITCHING = /HTTP\/1\.[01] 101 /;
+
+/** The body of {@link plainOk}: a client that got it got the backend's own answer. */
+export const PLAIN_BODY = 'plain answer from the backend';
+
+/** A plain 200 with `extra` raw header lines; it says `Connection: close`, so the gateway never reuses the connection. */
+export function plainOk(extra = '', body = PLAIN_BODY): string {
+  return `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n${extra}Connection: close\r\n\r\n${body}`;
+}
+
+/**
+ * Backend script accepting whatever arrives: a correct 101 to a request asking for an upgrade, {@link plainOk}
+ * (then FIN) to any other. A request that slips past the gateway gets a prompt answer instead of a hang.
+ */
+export const acceptAnything: ConnScript = ({ socket, head }) => {
+  if (/^upgrade:/im.test(head)) socket.write(switching101());
+  else socket.end(plainOk());
+};
+
+/**
+ * Asserts a request head the backend received is a plain HTTP request, nothing a backend could take for an upgrade:
+ * no `Upgrade`, no `HTTP2-Settings`, a `Connection` (if any) holding only `keep-alive`/`close`, and none of the
+ * fields the client named in its own `Connection` (`named`). Returns the header pairs.
+ */
+export function assertPlainRequest(head: string, named: readonly string[] = []): [string, string][] {
+  const pairs = requestHeaderPairs(head);
+  assert.deepEqual(values(pairs, 'upgrade'), [], `Upgrade reached the backend: ${JSON.stringify(head)}`);
+  assert.deepEqual(
+    values(pairs, 'http2-settings'),
+    [],
+    `HTTP2-Settings reached the backend: ${JSON.stringify(head)}`,
+  );
+  const tokens = values(pairs, 'connection').flatMap((value) => value.split(','));
+  for (const token of tokens.map((t) => t.trim().toLowerCase())) {
+    assert.ok(token === 'keep-alive' || token === 'close', `Connection: ${token} reached the backend`);
+  }
+  for (const name of named) {
+    assert.deepEqual(
+      values(pairs, name),
+      [],
+      `${name}, named in the client's Connection, reached the backend`,
+    );
+  }
+  return pairs;
+}
+
+/** What {@link proxyPlain} saw on both sides. */
+export interface PlainExchange {
+  /** Head of the one request the backend received. */
+  readonly backendHead: string;
+  /** The client's complete response. */
+  readonly response: ParsedResponse;
+  readonly backend: ScriptedBackend;
+  readonly gateway: TestGateway;
+  readonly client: Collector;
+}
+
+/**
+ * Sends `request` through a gateway (`/ws/` -> backend `/base/`) whose backend answers `answer` (default
+ * {@link plainOk}) and sends FIN; resolves once the client has the complete response. Asserts it was proxied as a
+ * plain request, never tunnelled: no 101 reached the client and the backend got exactly one connection.
+ */
+export async function proxyPlain(
+  fx: Fixture,
+  request: string | Buffer,
+  rule: RuleOptions = {},
+  answer: string = plainOk(),
+): Promise<PlainExchange> {
+  const backend = await fx.backend(({ socket }) => socket.end(Buffer.from(answer, 'latin1')));
+  const gateway = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/`, ...rule }] });
+  const client = await fx.client(gateway.port);
+  client.socket.write(typeof request === 'string' ? Buffer.from(request, 'latin1') : request);
+  const response = await client.response();
+  assert.notEqual(response.status, 101, 'the request was tunnelled');
+  assert.ok(!SWITCHING.test(client.text), `a 101 reached the client: ${JSON.stringify(client.text)}`);
+  assert.equal(backend.conns.length, 1, 'the backend did not get exactly one request');
+  return { backendHead: backend.conns[0]!.head, response, backend, gateway, client };
+}
+
+/**
+ * Sends `request`, which the gateway proxies as plain HTTP, to a backend that answers `answer` (a 101 followed by
+ * tunnel bytes) and keeps its connection open. Resolves once the gateway has acted on that answer: it closed the
+ * backend connection or sent the client something, and then served a barrier request.
+ */
+export async function switchedOnPlain(
+  fx: Fixture,
+  request: string,
+  answer: string,
+): Promise<{ client: Collector; backend: ScriptedBackend; gateway: TestGateway }> {
+  const backend = await fx.backend(({ socket }) => socket.write(Buffer.from(answer, 'latin1')));
+  const gateway = await fx.gateway({ rules: [{ path: '/ws/', target: `${backend.origin}/base/` }] });
+  const client = await fx.client(gateway.port);
+  client.socket.write(Buffer.from(request, 'latin1'));
+  const conn = await backend.nextConn();
+  await Promise.race([
+    conn.closed,
+    client.until((bytes) => bytes.length > 0, 'an answer').catch(() => undefined),
+  ]);
+  await barrier(gateway.port);
+  return { client, backend, gateway };
 }

@@ -4,10 +4,13 @@ import type { TunnelInfo, TunnelStats, Wstunnel } from '@wstunnel/core';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
-/** Writes an access-log line for every tunnel that closes, every refusal and every failure of `tunnel`. */
+/** Writes an access-log line for every tunnel that closes, every refusal, every failure and every plain request. */
 export function logAccess(tunnel: Wstunnel, write: (line: string) => void): void {
   tunnel.on('close', (info, stats) => write(line(info, 101, stats, stats.reason)));
   tunnel.on('refused', (info, status) => write(line(info, status, undefined, 'refused by backend')));
+  tunnel.on('proxied', (info, result) =>
+    write(line(info, result.status, undefined, result.failure ?? 'http')),
+  );
   tunnel.on('failed', (error, info) => {
     if (info !== undefined) write(line(info, error.status, undefined, error.code));
     else

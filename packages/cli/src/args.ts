@@ -1,8 +1,15 @@
 /** Why: the command line is parsed and validated in one place, so a typo is a clear message and exit code 2, never a half-started gateway. */
 
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { PrefixRule, WstunnelOptions } from '@wstunnel/core';
+import {
+  type ApacheConfigImport,
+  type PrefixRule,
+  readApacheConfig,
+  type WstunnelOptions,
+} from '@wstunnel/core';
+import { checkReport, checkTunnelOptions, ignoredLines } from './config-file.ts';
 
 /** What the gateway runs with. */
 export interface GatewayConfig {
@@ -12,6 +19,8 @@ export interface GatewayConfig {
   /** Milliseconds open tunnels get to finish on SIGINT/SIGTERM. */
   readonly drainTimeout: number;
   readonly quiet: boolean;
+  /** Notes to print at start-up: the directives of a --config file that change nothing, with file, line and reason. */
+  readonly notes?: readonly string[];
 }
 
 /** The parsed command line: run with a config, run the embedded demo, or print text and exit. */
@@ -31,28 +40,39 @@ export const USAGE = `Usage: wstunnel [options]
 
 Options:
   --listen HOST:PORT        address to listen on (default 127.0.0.1:8080)
-  --pass PATH=URL           tunnel upgrades under PATH to URL, like Apache
-                            ProxyPass "PATH" "URL"; repeatable, first match wins
-  --upgrade TOKENS          comma list of accepted Upgrade tokens (default websocket;
-                            ANY accepts every protocol: unsafe, allows h2c)
+  --pass PATH=URL           proxy requests under PATH to URL, like Apache
+                            ProxyPass "PATH" "URL": ws(s):// tunnels WebSockets
+                            and proxies plain HTTP too, http(s):// proxies HTTP;
+                            repeatable, first match wins
+  --config FILE             take the rules and proxy settings from an Apache httpd
+                            site file (ProxyPass, ProxyPassMatch, <Location>,
+                            RewriteCond + RewriteRule [P], SSLProxy*); the flags
+                            below override its server-level settings
+  --check                   print the rules in match order, the defaults and the
+                            ignored directives, then exit without listening
+  --upgrade TOKENS          comma list of tunnelled Upgrade tokens (default websocket
+                            for ws:// targets; ANY or NONE: unsafe, for testing)
   --timeout MS              backend answer timeout, then 504 (default 60000)
   --connect-timeout MS      backend connect timeout, then 504 (default: --timeout)
   --idle-timeout MS         close tunnels idle this long, 0 = never (default: --timeout)
-  --max N                   open tunnels per target, then 503 (default unlimited)
+  --max N                   tunnels and requests in flight per rule, then 503
   --preserve-host           send the client's Host to the backend
   --no-x-forwarded          do not add X-Forwarded-For/-Host/-Proto
   --trust-forwarded         append to client-supplied X-Forwarded-* instead of replacing
   --no-half-close           end both sides at the first EOF (Apache proxy-nohalfclose)
   --keepalive MS            TCP keep-alive on both sockets after MS idle
-  --ca FILE                 CA certificates (PEM) for wss:// backends
-  --cert FILE --key FILE    client certificate for wss:// backends
-  --insecure                do not verify wss:// backend certificates
+  --ca FILE                 CA certificates (PEM) for wss:// and https:// backends
+  --cert FILE --key FILE    client certificate for wss:// and https:// backends
+  --insecure                do not verify backend certificates
   --close-frames            on shutdown, send WebSocket close 1001 to both sides
   --drain-timeout MS        grace for open tunnels on SIGINT/SIGTERM (default 5000)
   --quiet                   no access log
   --help, --version`;
 
-/** Parses `argv` (without node and script); throws {@link UsageError}. */
+/**
+ * Parses `argv` (without node and script); throws {@link UsageError}, or a `WstunnelConfigError` (an
+ * `ApacheConfigError` with file and line for `--config`) when the rules are invalid.
+ */
 export function parseCommand(argv: readonly string[], version: string): Command {
   const { values } = parseArgs({
     args: [...argv],
@@ -61,6 +81,8 @@ export function parseCommand(argv: readonly string[], version: string): Command 
     options: {
       listen: { type: 'string' },
       pass: { type: 'string', multiple: true },
+      config: { type: 'string' },
+      check: { type: 'boolean' },
       upgrade: { type: 'string' },
       timeout: { type: 'string' },
       'connect-timeout': { type: 'string' },
@@ -85,11 +107,21 @@ export function parseCommand(argv: readonly string[], version: string): Command 
   if (values.help) return { kind: 'print', text: USAGE };
   if (values.version) return { kind: 'print', text: version };
   const [host, port] = listenAddress(values.listen ?? '127.0.0.1:8080');
-  if (values.pass === undefined) {
+  if (values.config !== undefined && values.pass !== undefined) {
+    throw new UsageError(
+      '--config and --pass cannot be combined: write the rules in the file, as ProxyPass lines',
+    );
+  }
+  if (values.pass === undefined && values.config === undefined) {
     const given = Object.keys(values);
     if (given.length === 0) return { kind: 'demo', host, port: undefined };
     if (given.length === 1 && values.listen !== undefined) return { kind: 'demo', host, port };
-    throw new UsageError('at least one --pass PATH=URL is required');
+    if (values.check) throw new UsageError('--check needs --config FILE or --pass PATH=URL');
+    throw new UsageError('at least one --pass PATH=URL (or --config FILE) is required');
+  }
+  const imported = values.config === undefined ? undefined : loadApacheConfig(values.config);
+  if (imported?.options.rules.length === 0 && !values.check) {
+    throw new UsageError(`--config ${values.config}: no ProxyPass, ProxyPassMatch or RewriteRule [P] to run`);
   }
   const tls = {
     ...(values.ca === undefined ? {} : { ca: readPem(values.ca, '--ca') }),
@@ -97,8 +129,16 @@ export function parseCommand(argv: readonly string[], version: string): Command 
     ...(values.key === undefined ? {} : { key: readPem(values.key, '--key') }),
     ...(values.insecure ? { rejectUnauthorized: false } : {}),
   };
+  const { tls: fileTls = {}, idleTimeout: fileIdle, ...fileDefaults } = imported?.options ?? { rules: [] };
   const tunnel: WstunnelOptions = {
-    rules: values.pass.map(passRule),
+    // The file's server-level settings are defaults; flags given on the command line win over them. The file's
+    // idle timeout (the larger of Timeout and ProxyTimeout) gives way to --timeout, as Apache's would.
+    ...fileDefaults,
+    ...(fileIdle === undefined || values.timeout !== undefined ? {} : { idleTimeout: fileIdle }),
+    rules:
+      imported === undefined
+        ? (values.pass ?? []).map(passRule)
+        : importedRules(imported.options.rules, values),
     ...(values.upgrade === undefined ? {} : { upgrade: values.upgrade.split(',').map((t) => t.trim()) }),
     ...optionalNumber('timeout', '--timeout', values.timeout),
     ...optionalNumber('connectTimeout', '--connect-timeout', values['connect-timeout']),
@@ -110,10 +150,23 @@ export function parseCommand(argv: readonly string[], version: string): Command 
     ...(values['trust-forwarded'] === undefined ? {} : { trustForwarded: values['trust-forwarded'] }),
     ...(values['half-close'] === undefined ? {} : { halfClose: values['half-close'] }),
     ...(values['close-frames'] === undefined ? {} : { closeFrames: values['close-frames'] }),
-    ...(Object.keys(tls).length === 0 ? {} : { tls }),
+    ...(Object.keys({ ...fileTls, ...tls }).length === 0 ? {} : { tls: { ...fileTls, ...tls } }),
   };
+  const source = imported === undefined ? undefined : { file: values.config!, ruleLines: imported.ruleLines };
+  if (imported !== undefined || values.check) checkTunnelOptions(tunnel, source);
+  if (values.check) {
+    return {
+      kind: 'print',
+      text: checkReport(tunnel, values.config ?? 'command line', imported?.ignored ?? []),
+    };
+  }
+  const notes =
+    imported === undefined || imported.ignored.length === 0 ? {} : { notes: ignoredLines(imported.ignored) };
   const drainTimeout = optionalNumber('drain', '--drain-timeout', values['drain-timeout'])['drain'] ?? 5_000;
-  return { kind: 'run', config: { host, port, tunnel, drainTimeout, quiet: values.quiet ?? false } };
+  return {
+    kind: 'run',
+    config: { host, port, tunnel, drainTimeout, quiet: values.quiet ?? false, ...notes },
+  };
 }
 
 function passRule(value: string): PrefixRule {
@@ -147,10 +200,37 @@ function optionalNumber<K extends string>(
   return { [key]: number } as Partial<Record<K, number>>;
 }
 
+/** Reads and imports `--config FILE`; relative `SSLProxy*File` paths are resolved against the file's directory. */
+function loadApacheConfig(path: string): ApacheConfigImport {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--config ${path}: ${(error as Error).message}`);
+  }
+  return readApacheConfig(text, { file: path, baseDir: dirname(resolve(path)) });
+}
+
 function readPem(path: string, flag: string): Buffer {
   try {
     return readFileSync(path);
   } catch (error) {
     throw new UsageError(`${flag} ${path}: ${(error as Error).message}`);
   }
+}
+
+/**
+ * The file's rules; a rule's idleTimeout only ever comes from the file's Timeout (the larger of it and the rule's
+ * timeout=), so it gives way when --timeout or --idle-timeout says otherwise.
+ */
+function importedRules(
+  rules: WstunnelOptions['rules'],
+  values: { readonly timeout?: string | undefined; readonly 'idle-timeout'?: string | undefined },
+): WstunnelOptions['rules'] {
+  if (values.timeout === undefined && values['idle-timeout'] === undefined) return rules;
+  return rules.map((rule) => {
+    if (!('idleTimeout' in rule)) return rule;
+    const { idleTimeout: _fromFile, ...rest } = rule;
+    return rest;
+  });
 }

@@ -2,7 +2,7 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createWstunnel, type Wstunnel, type WstunnelOptions } from '@wstunnel/core';
+import { createWstunnel, type Wstunnel, type WstunnelOptions, writeErrorResponse } from '@wstunnel/core';
 import { logAccess } from './access-log.ts';
 
 /** Options of {@link startGateway}. */
@@ -46,6 +46,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     },
   );
   tunnel.attach(server);
+  // A reverse proxy never tunnels CONNECT (Apache: ProxyRequests Off); Node would drop the socket without a word.
+  server.on('connect', (_req, socket) => writeErrorResponse(socket, 501, 'CONNECT is not supported'));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => {

@@ -1,7 +1,7 @@
 /** Why: the process-level wiring (arguments, signals, exit codes) stays out of the gateway so tests can start gateways in-process. */
 
 import { readFileSync } from 'node:fs';
-import { WstunnelConfigError } from '@wstunnel/core';
+import { ApacheConfigError, describeRules, WstunnelConfigError } from '@wstunnel/core';
 import { parseCommand, USAGE, UsageError } from './args.ts';
 import { startDemo } from './demo.ts';
 import { startGateway } from './gateway.ts';
@@ -35,7 +35,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     command = parseCommand(argv, VERSION);
   } catch (error) {
-    process.stderr.write(`wstunnel: ${(error as Error).message}\n\n${USAGE}\n`);
+    // An Apache configuration error reads like a compiler's: "site.conf:12: what is wrong. Hint: ...".
+    if (error instanceof ApacheConfigError) process.stderr.write(`${error.message}\n`);
+    else if (error instanceof WstunnelConfigError) process.stderr.write(`wstunnel: ${error.message}\n`);
+    else process.stderr.write(`wstunnel: ${(error as Error).message}\n\n${USAGE}\n`);
     return 2;
   }
   if (command.kind === 'print') {
@@ -73,7 +76,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       });
       drainTimeout = config.drainTimeout;
       print(`wstunnel listening on ${gateway.url}`);
-      for (const rule of gateway.tunnel.rules.rules) print(`  ProxyPass "${rule.path}" "${rule.target.url}"`);
+      for (const line of [...describeRules(config.tunnel), ...(config.notes ?? [])]) print(`  ${line}`);
       stop = (timeout) => gateway.close(timeout);
     }
   } catch (error) {

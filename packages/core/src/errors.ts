@@ -8,7 +8,9 @@ export type ConfigErrorCode =
   | 'ERR_WSTUNNEL_INVALID_OPTION'
   | 'ERR_WSTUNNEL_INVALID_TARGET'
   | 'ERR_WSTUNNEL_INVALID_RULE'
-  | 'ERR_WSTUNNEL_UNSUPPORTED';
+  | 'ERR_WSTUNNEL_UNSUPPORTED'
+  /** An Apache configuration file could not be imported; the error carries `file` and `line`. */
+  | 'ERR_WSTUNNEL_APACHE_CONFIG';
 
 /** A configuration mistake, thrown when a tunnel, rule table or gateway is created. */
 export class WstunnelConfigError extends Error {
@@ -32,7 +34,6 @@ export class WstunnelConfigError extends Error {
 export type TunnelErrorCode =
   | 'ERR_WSTUNNEL_BAD_REQUEST'
   | 'ERR_WSTUNNEL_NO_ROUTE'
-  | 'ERR_WSTUNNEL_UPGRADE_REQUIRED'
   | 'ERR_WSTUNNEL_OVERLOADED'
   | 'ERR_WSTUNNEL_DRAINING'
   | 'ERR_WSTUNNEL_CONNECT'

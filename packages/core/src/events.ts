@@ -3,6 +3,7 @@
 import { channel } from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';
 import type { TunnelError } from './errors.ts';
+import type { HttpResult } from './http-forward.ts';
 
 /** Identity of one handshake/tunnel, shared by every event about it. */
 export interface TunnelInfo {
@@ -50,8 +51,10 @@ export type TunnelOutcome =
   | { readonly kind: 'open'; readonly info: TunnelInfo; readonly closed: Promise<TunnelStats> }
   /** The backend answered with another status; that response was relayed and the connection closed. */
   | { readonly kind: 'refused'; readonly info: TunnelInfo; readonly status: number }
-  /** wstunnel answered itself (400, 404, 426, 502, 503, 504) or the client left; see `error.status`. */
-  | { readonly kind: 'failed'; readonly error: TunnelError };
+  /** wstunnel answered itself (400, 404, 502, 503, 504) or the client left; see `error.status`. */
+  | { readonly kind: 'failed'; readonly error: TunnelError }
+  /** The rule does not tunnel this protocol, so the request was proxied as plain HTTP with `Upgrade` removed. */
+  | { readonly kind: 'proxied'; readonly info: TunnelInfo };
 
 /** Events of a {@link Wstunnel}, for `on()`; none of them is `error`, so an unobserved failure never throws. */
 export interface WstunnelEvents {
@@ -63,20 +66,46 @@ export interface WstunnelEvents {
   failed: [error: TunnelError, info: TunnelInfo | undefined];
   /** A tunnel ended. */
   close: [info: TunnelInfo, stats: TunnelStats];
+  /** A plain request a rule proxied as HTTP is over (`protocol` is `-`). */
+  proxied: [info: TunnelInfo, result: HttpResult];
 }
 
-/** diagnostics_channel names; messages are `{ info }`, `{ info, status }`, `{ error, info }` and `{ info, stats }`. */
+/**
+ * diagnostics_channel names; messages are `{ info }`, `{ info, status }`, `{ error, info }`, `{ info, stats }` and
+ * `{ info, result }`.
+ */
 export const channels: {
   readonly open: ReturnType<typeof channel>;
   readonly refused: ReturnType<typeof channel>;
   readonly failed: ReturnType<typeof channel>;
   readonly close: ReturnType<typeof channel>;
+  readonly proxied: ReturnType<typeof channel>;
 } = {
   open: channel('wstunnel:open'),
   refused: channel('wstunnel:refused'),
   failed: channel('wstunnel:failed'),
   close: channel('wstunnel:close'),
+  proxied: channel('wstunnel:proxied'),
 };
+
+const MESSAGE_FIELDS: { readonly [E in keyof WstunnelEvents]: readonly string[] } = {
+  open: ['info'],
+  refused: ['info', 'status'],
+  failed: ['error', 'info'],
+  close: ['info', 'stats'],
+  proxied: ['info', 'result'],
+};
+
+/** Publishes an event's arguments on its channel as the documented message object, when someone subscribes. */
+export function publish<E extends keyof WstunnelEvents>(event: E, args: WstunnelEvents[E]): void {
+  const target = channels[event];
+  if (!target.hasSubscribers) return;
+  const message: Record<string, unknown> = {};
+  MESSAGE_FIELDS[event].forEach((field, at) => {
+    message[field] = args[at];
+  });
+  target.publish(message);
+}
 
 let lastTunnelId = 0;
 

@@ -3,7 +3,7 @@
  * ap_proxy_create_hdrbrgd): copy, strip hop-by-hop, set Host, append X-Forwarded-*, then Connection/Upgrade.
  */
 
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { connectionNamed, HOP_BY_HOP } from './header-lists.ts';
 import type { Target } from './target.ts';
 
@@ -63,4 +63,47 @@ export function buildBackendRequest(
 
 function join(list: string, value: string): string {
   return list === '' ? value : `${list}, ${value}`;
+}
+
+/** The fields that delimit a request body (RFC 9112 6). */
+const FRAMING: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding']);
+
+/** Fields a plain proxied request never forwards: hop-by-hop ones (the body framing stays), and `Expect`, which Node's
+ * server has already answered with 100 Continue. */
+const NOT_FORWARDED: ReadonlySet<string> = new Set(
+  [...HOP_BY_HOP, 'http2-settings', 'host', 'expect'].filter((name) => name !== 'transfer-encoding'),
+);
+
+/**
+ * The header fields of a plain request proxied to `target`, in Apache's order of operations: hop-by-hop fields
+ * (fixed ones and those the client lists in `Connection`) go first, then `Host` and `X-Forwarded-*` are set
+ * (CVE-2022-31813). `connection` states the client connection's persistence, which httpxy copies into responses.
+ */
+export function plainRequestHeaders(
+  req: IncomingMessage,
+  target: Target,
+  connection: 'close' | 'keep-alive',
+): IncomingHttpHeaders {
+  const named = connectionNamed(req.headers.connection);
+  const headers: IncomingHttpHeaders = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    // The body's framing is never the client's to remove: without it a body would reach the backend as a request.
+    if (value === undefined || NOT_FORWARDED.has(name) || (named.has(name) && !FRAMING.has(name))) continue;
+    if (target.xForwarded && FORWARDED.has(name)) continue;
+    headers[name] = value;
+  }
+  const clientHost = req.headers.host ?? '';
+  headers.host = target.preserveHost && clientHost !== '' ? clientHost : target.hostHeader;
+  if (target.xForwarded) {
+    const trusted = (name: string): string => {
+      const value = req.headers[name];
+      return target.trustForwarded && typeof value === 'string' && !named.has(name) ? value : '';
+    };
+    const encrypted = (req.socket as Partial<{ encrypted: boolean }>).encrypted === true;
+    headers['x-forwarded-for'] = join(trusted('x-forwarded-for'), req.socket.remoteAddress ?? '');
+    if (clientHost !== '') headers['x-forwarded-host'] = join(trusted('x-forwarded-host'), clientHost);
+    headers['x-forwarded-proto'] = join(trusted('x-forwarded-proto'), encrypted ? 'https' : 'http');
+  }
+  headers.connection = connection;
+  return headers;
 }

@@ -11,26 +11,18 @@ const ERROR_RESPONSE_LINGER_MS = 5_000;
 
 /**
  * Writes `status` with a short plain-text body and `Connection: close`, then closes the socket once it is
- * flushed. With `upgrade` (a 426), also the protocols the route accepts (RFC 9110 15.5.22). Does nothing if the
- * socket is already gone.
+ * flushed. Does nothing if the socket is already gone.
  */
-export function writeErrorResponse(
-  socket: Duplex,
-  status: number,
-  message: string,
-  upgrade?: readonly string[] | '*',
-): void {
+export function writeErrorResponse(socket: Duplex, status: number, message: string): void {
   if (socket.destroyed || !socket.writable) {
     socket.destroy();
     return;
   }
   const reason = STATUS_CODES[status] ?? 'Unknown';
   const body = `${status} ${reason}: ${message}\n`;
-  const upgradeField = upgrade === undefined ? '' : `Upgrade: ${upgradeTokens(upgrade)}\r\n`;
-  const connection = upgrade === undefined ? 'close' : 'Upgrade, close';
   closeAfter(
     socket,
-    `HTTP/1.1 ${status} ${reason}\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${upgradeField}Connection: ${connection}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${reason}\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 
@@ -115,20 +107,14 @@ export function relayedResponseHead(head: ResponseHead, contentLength: number | 
   return `HTTP/1.1 ${head.status} ${reason}\r\n${date}${relayed.fields}${length}Connection: ${connection}\r\n\r\n`;
 }
 
-/** The protocols a route upgrades to, as an `Upgrade` value. */
-function upgradeTokens(upgrade: readonly string[] | '*'): string {
-  return (upgrade === '*' ? ['websocket'] : upgrade).join(', ');
-}
-
-/** Answers a plain request on a tunnel-only route: 426 with the Upgrade it needs, then the connection closes. */
-export function writeUpgradeRequired(res: ServerResponse, upgrade: readonly string[] | '*'): void {
-  const body = '426 Upgrade Required: this route only tunnels upgrades\n';
+/** Answers a plain request with `status` and a short text body, closing the connection after it (never reused after an error). */
+export function writeErrorToResponse(res: ServerResponse, status: number, message: string): void {
+  const body = `${status} ${STATUS_CODES[status] ?? 'Unknown'}: ${message}\n`;
   res
-    .writeHead(426, {
+    .writeHead(status, {
       'Content-Type': 'text/plain; charset=utf-8',
       'Content-Length': Buffer.byteLength(body),
-      Upgrade: upgradeTokens(upgrade),
-      Connection: 'Upgrade, close',
+      Connection: 'close',
     })
     .end(body);
 }

@@ -3,6 +3,14 @@
  * @module
  */
 
+export { ApacheConfigError, type ConfigPlace, type IgnoredDirective } from './apache-config/error.ts';
+export {
+  type ApacheConfigImport,
+  fromApacheConfig,
+  type ReadApacheConfigOptions,
+  readApacheConfig,
+} from './apache-config/reader.ts';
+export { describeRules } from './describe-rules.ts';
 export { attachUpgradeOwner, type UpgradeHandler, type UpgradeOwner } from './dispatcher.ts';
 export {
   type ConfigErrorCode,
@@ -18,15 +26,29 @@ export {
   type TunnelStats,
   type WstunnelEvents,
 } from './events.ts';
-export { writeErrorResponse } from './http-responses.ts';
+export type { HttpResult } from './http-forward.ts';
+export { writeErrorResponse, writeErrorToResponse } from './http-responses.ts';
 export {
   type BackendTlsOptions,
   DEFAULT_TIMEOUT_MS,
+  type ExcludeRule,
+  type MatchRule,
   type PrefixRule,
+  type RewriteCondition,
+  type RewriteRule,
+  type Rule,
   type TargetOptions,
   type WstunnelOptions,
 } from './options.ts';
-export { type CompiledRule, prefixLength, type RuleMatch, RuleTable } from './rules.ts';
+export { parseRequestPath, type RequestPath } from './request-path.ts';
+export { type CompiledRule, prefixLength, type RouteDecision, type RuleMatch, RuleTable } from './rules.ts';
 export type { Target } from './target.ts';
 export { checkUpgradeRequest, type UpgradeCheck } from './upgrade-request.ts';
-export { type CloseOptions, createWstunnel, DEFAULT_DRAIN_TIMEOUT_MS, Wstunnel } from './wstunnel.ts';
+export {
+  type CloseOptions,
+  createWstunnel,
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  type HttpDecision,
+  type TunnelDecision,
+  Wstunnel,
+} from './wstunnel.ts';

@@ -11,16 +11,27 @@ import { closeAfter, writeErrorResponse } from './http-responses.ts';
 
 /** Serves `req` as a plain request with the server's `'request'` listeners; 404 when it has none. */
 export function serveAsPlainRequest(server: Server, req: IncomingMessage, socket: Duplex): void {
-  if (socket.destroyed || !socket.writable) return void socket.destroy();
   if (!req.url?.startsWith('/'))
     return writeErrorResponse(socket, 400, 'request-target must be in origin-form');
-  const headers = req.headers;
-  if (headers['transfer-encoding'] !== undefined || (headers['content-length'] ?? '0') !== '0') {
-    // The parser stopped at the head, so a body would never reach the handler: refuse rather than hang.
-    return writeErrorResponse(socket, 400, 'a request with Upgrade and a body cannot be served');
-  }
   if (server.listenerCount('request') === 0)
     return writeErrorResponse(socket, 404, 'no route for this request');
+  respondOnSocket(req, socket, (res) => server.emit('request', req, res));
+}
+
+/**
+ * Calls `serve` with a ServerResponse bound to the raw socket of an upgrade request; the connection closes after the
+ * response. A request with a body is refused with 400: the parser stopped at the head, so the body would never come.
+ */
+export function respondOnSocket(
+  req: IncomingMessage,
+  socket: Duplex,
+  serve: (res: ServerResponse) => void,
+): void {
+  if (socket.destroyed || !socket.writable) return void socket.destroy();
+  const headers = req.headers;
+  if (headers['transfer-encoding'] !== undefined || (headers['content-length'] ?? '0') !== '0') {
+    return writeErrorResponse(socket, 400, 'a request with Upgrade and a body cannot be served');
+  }
   // The request has no body, but its stream was never ended by the parser; end it so body readers finish.
   if (!req.readableEnded) req.push(null);
   const res = new ServerResponse(req);
@@ -32,5 +43,5 @@ export function serveAsPlainRequest(server: Server, req: IncomingMessage, socket
     closeAfter(socket, '');
   });
   socket.once('error', () => socket.destroy());
-  server.emit('request', req, res);
+  serve(res);
 }

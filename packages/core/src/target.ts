@@ -18,6 +18,10 @@ export interface Target extends ResolvedTargetOptions {
   readonly basePath: string;
   /** Query of the target URL without `?`, or `''`. */
   readonly baseQuery: string;
+  /** Whether the scheme is `ws:`/`wss:` (a WebSocket-only worker in Apache, unless `fallbackToHttp`). */
+  readonly websocketScheme: boolean;
+  /** `http://host:port` or `https://...` of the backend, for requests proxied as plain HTTP. */
+  readonly httpOrigin: string;
   /** TLS context for `wss://`/`https://` targets, built (and its PEM material checked) once, at configuration time. */
   readonly secureContext: SecureContext | undefined;
 }
@@ -35,6 +39,13 @@ const PROTOCOL_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\/[!#$%&'*+.^_`|~0-9A-Za-
 /** Builds a {@link Target} from a URL and the merged options; throws WstunnelConfigError on any mistake. */
 export function resolveTarget(target: string | URL, options: TargetOptions, where: string): Target {
   const text = String(target);
+  // WHATWG URL reads `\` as `/` and keeps a broken `%` escape: both would forward a path nobody wrote.
+  if (text.includes('\\') || /%(?![0-9A-Fa-f]{2})/.test(text)) {
+    configError(
+      'ERR_WSTUNNEL_INVALID_TARGET',
+      `${where}: target "${text}" must not hold "\\" or a "%" that starts no escape`,
+    );
+  }
   let url: URL;
   try {
     url = new URL(text);
@@ -55,23 +66,20 @@ export function resolveTarget(target: string | URL, options: TargetOptions, wher
     );
   }
   const upgrade = resolveUpgrade(options.upgrade, scheme.websocket, where);
-  if (upgrade !== '*' && upgrade.length === 0) {
-    configError(
-      'ERR_WSTUNNEL_UNSUPPORTED',
-      `${where}: target "${text}" upgrades nothing; plain-HTTP proxying is not supported yet, give it upgrade: ['websocket']`,
-    );
-  }
   const timeout = duration(options.timeout, DEFAULT_TIMEOUT_MS, 'timeout', where);
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   return {
     url: text,
     secure: scheme.secure,
+    websocketScheme: scheme.websocket,
+    httpOrigin: `${scheme.secure ? 'https' : 'http'}://${url.host}`,
     hostname,
     port: url.port === '' ? scheme.port : Number(url.port),
     hostHeader: url.host,
     basePath: hasPath(text) ? url.pathname : '',
     baseQuery: url.search.slice(1),
     upgrade,
+    fallbackToHttp: flag(options.fallbackToHttp, true, 'fallbackToHttp', where),
     preserveHost: flag(options.preserveHost, false, 'preserveHost', where),
     xForwarded: flag(options.xForwarded, true, 'xForwarded', where),
     trustForwarded: flag(options.trustForwarded, false, 'trustForwarded', where),
@@ -126,25 +134,35 @@ function resolveUpgrade(
   value: TargetOptions['upgrade'],
   websocket: boolean,
   where: string,
-): readonly string[] | '*' {
+): readonly string[] | '*' | 'none' {
   if (value === undefined) return websocket ? ['websocket'] : [];
-  if (value === '*') return '*';
-  if (!Array.isArray(value)) {
-    return configError('ERR_WSTUNNEL_INVALID_OPTION', `${where}: upgrade must be an array of tokens or '*'`);
+  const special = typeof value === 'string' && /^(?:any|none|\*)$/i.test(value);
+  const list = special ? [value as string] : value;
+  if (!Array.isArray(list)) {
+    return configError(
+      'ERR_WSTUNNEL_INVALID_OPTION',
+      `${where}: upgrade must be an array of tokens, 'ANY' or 'NONE'`,
+    );
   }
   const tokens: string[] = [];
-  for (const token of value) {
-    if (typeof token !== 'string' || !PROTOCOL_TOKEN.test(token)) {
+  for (const token of list) {
+    if (typeof token !== 'string' || (token !== '*' && !PROTOCOL_TOKEN.test(token))) {
       configError(
         'ERR_WSTUNNEL_INVALID_OPTION',
         `${where}: upgrade token ${JSON.stringify(token)} is not an RFC 9110 token`,
       );
     }
-    const lower = token.toLowerCase();
-    if (lower === 'any' || lower === '*') return '*';
-    tokens.push(lower);
+    tokens.push(token.toLowerCase());
   }
-  return tokens;
+  const wildcard = tokens.find((token) => token === 'any' || token === '*' || token === 'none');
+  if (wildcard === undefined) return tokens;
+  if (tokens.length !== 1) {
+    configError(
+      'ERR_WSTUNNEL_INVALID_OPTION',
+      `${where}: upgrade ${wildcard.toUpperCase()} cannot be combined with other tokens`,
+    );
+  }
+  return wildcard === 'none' ? 'none' : '*';
 }
 
 function flag(value: boolean | undefined, fallback: boolean, name: string, where: string): boolean {

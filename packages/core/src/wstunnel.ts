@@ -2,28 +2,21 @@
 
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { attachUpgradeOwner, type UpgradeHandler } from './dispatcher.ts';
-import { configError, TunnelError, type TunnelErrorCode } from './errors.ts';
-import {
-  channels,
-  requestInfo,
-  type TunnelInfo,
-  type TunnelOutcome,
-  type TunnelStats,
-  type WstunnelEvents,
-} from './events.ts';
-import { buildBackendRequest } from './forward-headers.ts';
-import { Handshake, type HandshakeResult } from './handshake.ts';
-import { switchingProtocolsHead, writeErrorResponse, writeUpgradeRequired } from './http-responses.ts';
+import { type EngineHost, refuseRequest, refuseUpgrade } from './engine-host.ts';
+import { configError } from './errors.ts';
+import { publish, requestInfo, type TunnelOutcome, type WstunnelEvents } from './events.ts';
 import type { WstunnelOptions } from './options.ts';
 import { afterPendingResponse } from './pipelining.ts';
-import { headerValues } from './response-head.ts';
-import { type RuleMatch, RuleTable } from './rules.ts';
-import { Splice } from './splice.ts';
+import { type HttpDecision, PlainProxy } from './plain-proxy.ts';
+import { respondOnSocket } from './plain-request.ts';
+import { type RouteDecision, RuleTable } from './rules.ts';
 import type { Target } from './target.ts';
-import { checkUpgradeRequest, unsafeBackendPath } from './upgrade-request.ts';
+import { type TunnelDecision, TunnelEngine } from './tunnel-engine.ts';
+
+export type { HttpDecision } from './plain-proxy.ts';
+export type { TunnelDecision } from './tunnel-engine.ts';
 
 /** Default grace period of {@link Wstunnel.close} before open tunnels are ended. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
@@ -38,10 +31,15 @@ export interface CloseOptions {
 export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDisposable {
   /** The rules, in matching order. */
   readonly rules: RuleTable;
-  readonly #closeFrames: boolean;
-  readonly #handshakes = new Set<Handshake>();
-  readonly #tunnels = new Set<Splice>();
+  readonly #tunnels: TunnelEngine;
+  readonly #plain: PlainProxy;
+  readonly #host: EngineHost;
   readonly #perTarget = new Map<Target, number>();
+  /** The dispatcher asks twice per upgrade (before Node commits to it, then with the socket): route once. */
+  readonly #decisions = new WeakMap<
+    IncomingMessage,
+    { readonly url: string; readonly decision: RouteDecision }
+  >();
   readonly #detach = new Set<() => void>();
   #closing: Promise<void> | undefined;
   #drained: (() => void) | undefined;
@@ -52,17 +50,39 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
       configError('ERR_WSTUNNEL_INVALID_OPTION', 'options must be an object');
     const { rules, closeFrames, ...defaults } = options;
     this.rules = new RuleTable(rules, defaults);
-    this.#closeFrames = closeFrames ?? false;
+    const slots = this.#perTarget;
+    const owner = this;
+    this.#host = {
+      get closing() {
+        return owner.closing;
+      },
+      acquire(target) {
+        const used = slots.get(target) ?? 0;
+        if (used >= target.max) return false;
+        slots.set(target, used + 1);
+        return true;
+      },
+      take(target) {
+        slots.set(target, (slots.get(target) ?? 0) + 1);
+      },
+      release: (target) => this.#release(target),
+      report: (event, ...args) => {
+        (this.emit as (name: typeof event, ...values: typeof args) => boolean)(event, ...args);
+        publish(event, args);
+      },
+    };
+    this.#tunnels = new TunnelEngine(this.#host, closeFrames ?? false);
+    this.#plain = new PlainProxy(this.#host);
   }
 
-  /** Handshakes in progress (including refusals still being relayed) plus open tunnels; 0 when all is closed. */
+  /** Handshakes in progress (including refusals still being relayed), open tunnels and plain requests in flight. */
   get size(): number {
-    return this.#handshakes.size + this.#tunnels.size;
+    return this.#tunnels.size + this.#plain.inFlight;
   }
 
   /** Open tunnels (after the 101). */
   get openTunnels(): number {
-    return this.#tunnels.size;
+    return this.#tunnels.openTunnels;
   }
 
   /** Whether {@link Wstunnel.close} was called. */
@@ -71,10 +91,10 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
   }
 
   /**
-   * Routes one upgrade (what a node:http `'upgrade'` listener receives) by the rule table and tunnels it.
-   * From this call on the socket belongs to wstunnel. `path` is the request-target to route and forward
-   * (default `req.url`; adapters pass a mount-relative path). Never rejects: failures are answered on the socket
-   * and reported in the outcome.
+   * Routes one upgrade (what a node:http `'upgrade'` listener receives) by the rule table: tunnels it, proxies it as
+   * plain HTTP when its rule does not tunnel that protocol, or answers 400/404. `path` is the request-target to route
+   * (default `req.url`; adapters pass a mount-relative one). From this call on the socket belongs to wstunnel. Never
+   * rejects: failures are answered on the socket and reported in the outcome.
    */
   handleUpgrade(
     req: IncomingMessage,
@@ -82,89 +102,64 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     head: Buffer,
     path: string = req.url ?? '',
   ): Promise<TunnelOutcome> {
-    const match = this.rules.match(path);
-    if (match === undefined)
-      return this.#refuse(req, socket, 'ERR_WSTUNNEL_NO_ROUTE', 404, 'no route for this upgrade');
-    return this.tunnel(req, socket, head, match);
+    const decision = this.rules.route(req, path);
+    if (decision.kind === 'tunnel') return this.tunnel(req, socket, head, decision);
+    if (decision.kind === 'reject')
+      return refuseUpgrade(
+        this.#host,
+        req,
+        socket,
+        'ERR_WSTUNNEL_BAD_REQUEST',
+        decision.status,
+        decision.reason,
+      );
+    if (decision.kind === 'pass')
+      return refuseUpgrade(
+        this.#host,
+        req,
+        socket,
+        'ERR_WSTUNNEL_NO_ROUTE',
+        404,
+        'no route for this upgrade',
+      );
+    const backend = `${decision.target.httpOrigin}${decision.backendPath}`;
+    // Like a tunnel, a plain answer must not overtake the response to a request pipelined before it.
+    return afterPendingResponse(socket, async () => {
+      respondOnSocket(req, socket, (res) => this.proxyHttp(req, res, decision));
+      return { kind: 'proxied', info: requestInfo(req, backend, '-') };
+    });
   }
 
   /** Tunnels an upgrade whose rule was already matched (adapters and dispatchers call this). */
-  tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, match: RuleMatch): Promise<TunnelOutcome> {
-    return afterPendingResponse(socket, () => this.#tunnel(req, socket, head, match));
-  }
-
-  #tunnel(req: IncomingMessage, socket: Duplex, head: Buffer, match: RuleMatch): Promise<TunnelOutcome> {
-    if (socket.destroyed || !socket.readable || !socket.writable) {
-      // A socket that already closed would never emit 'close' again: dialling for it would leak the backend side.
-      socket.destroy();
-      return Promise.resolve(
-        this.#failed(new TunnelError('ERR_WSTUNNEL_CLIENT_GONE', undefined, 'the client left'), undefined),
-      );
-    }
-    if (this.#closing !== undefined)
-      return this.#refuse(req, socket, 'ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down');
-    const target = match.rule.target;
-    const check = checkUpgradeRequest(req, target.upgrade);
-    if (check.kind === 'malformed')
-      return this.#refuse(req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, check.reason);
-    if (check.kind === 'plain') {
-      return this.#refuse(req, socket, 'ERR_WSTUNNEL_UPGRADE_REQUIRED', 426, check.reason, target.upgrade);
-    }
-    const unsafe = unsafeBackendPath(match.backendPath);
-    if (unsafe !== undefined) return this.#refuse(req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, unsafe);
-    const active = this.#perTarget.get(target) ?? 0;
-    if (active >= target.max)
-      return this.#refuse(req, socket, 'ERR_WSTUNNEL_OVERLOADED', 503, 'too many tunnels to this backend');
-    const info = requestInfo(
-      req,
-      `${target.url.slice(0, target.url.indexOf(':'))}://${target.hostHeader}${match.backendPath}`,
-      check.token,
-    );
-    const encrypted = (req.socket as Partial<{ encrypted: boolean }>).encrypted === true;
-    const requestHead = buildBackendRequest(req, match.backendPath, target, check.token, {
-      remoteAddress: info.remoteAddress,
-      encrypted,
-    });
-    if (requestHead === undefined)
-      return this.#refuse(req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, 'invalid header value');
-    const clientReadBase = ((socket as Partial<Socket>).bytesRead ?? 0) - head.length;
-    this.#perTarget.set(target, active + 1);
-    return new Promise((resolve) => {
-      let handshake: Handshake | undefined;
-      const callbacks = {
-        decided: (result: HandshakeResult) =>
-          resolve(this.#decided(result, socket, target, info, clientReadBase)),
-        done: () => {
-          if (handshake !== undefined) this.#handshakes.delete(handshake);
-          this.#release(target);
-        },
-      };
-      try {
-        handshake = new Handshake(
-          { client: socket, head, requestHead, target, token: check.token },
-          callbacks,
-        );
-        this.#handshakes.add(handshake);
-      } catch (error) {
-        // Dialling threw synchronously (an option Node rejects only at connect time): answer, never crash.
-        this.#release(target);
-        writeErrorResponse(socket, 502, 'cannot reach the backend');
-        resolve(
-          this.#failed(new TunnelError('ERR_WSTUNNEL_CONNECT', 502, 'cannot reach the backend', error), info),
-        );
-      }
-    });
+  tunnel(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    decision: TunnelDecision,
+  ): Promise<TunnelOutcome> {
+    return afterPendingResponse(socket, () => this.#tunnels.start(req, socket, head, decision));
   }
 
   /**
-   * Answers a plain (non-upgrade) HTTP request that matches a rule with 426 Upgrade Required. Returns `false`
-   * when no rule matches, so the caller can continue (next middleware, 404).
+   * Routes a plain HTTP request by the rule table and proxies it when a rule takes it (through
+   * http-proxy-middleware), or answers 400 for a path that cannot be routed. Returns `false` when no rule applies
+   * (or an exclusion matched), so the caller can continue (next middleware, 404). `path` as for `handleUpgrade`.
    */
-  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
-    const match = this.rules.match(req.url ?? '');
-    if (match === undefined) return false;
-    writeUpgradeRequired(res, match.rule.target.upgrade);
+  handleRequest(req: IncomingMessage, res: ServerResponse, path: string = req.url ?? ''): boolean {
+    // The dispatcher decided on the url it saw; a mount-relative path or a rewritten req.url needs its own decision.
+    const cached = this.#decisions.get(req);
+    const decision = cached?.url === path ? cached.decision : this.rules.route(req, path);
+    if (decision.kind === 'pass') return false;
+    if (decision.kind === 'reject')
+      refuseRequest(this.#host, req, res, 'ERR_WSTUNNEL_BAD_REQUEST', decision.status, decision.reason);
+    // A 'tunnel' decision reaches here only when the server did not hand the upgrade over: RFC 9110 7.8 lets it be served.
+    else this.proxyHttp(req, res, { ...decision, kind: 'http' });
     return true;
+  }
+
+  /** Proxies a plain request whose rule was already matched (adapters call this); 503 beyond the target's `max`. */
+  proxyHttp(req: IncomingMessage, res: ServerResponse, decision: HttpDecision): void {
+    this.#plain.proxy(req, res, decision);
   }
 
   /**
@@ -202,91 +197,38 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
         this.#drained = resolve;
       });
       const deadline = setTimeout(() => {
-        for (const handshake of this.#handshakes) handshake.abort();
-        for (const tunnel of this.#tunnels) tunnel.shutdown();
+        this.#tunnels.abort();
+        this.#plain.abort();
       }, timeout);
       await drained;
       clearTimeout(deadline);
     }
     for (const detach of this.#detach) detach();
     this.#detach.clear();
+    this.#plain.close();
   }
 
   #route(req: IncomingMessage): UpgradeHandler | undefined {
-    const match = this.rules.match(req.url ?? '');
-    if (match === undefined) return undefined;
-    return (request, socket, head) => void this.tunnel(request, socket, head, match);
-  }
-
-  #decided(
-    result: HandshakeResult,
-    socket: Duplex,
-    target: Target,
-    info: TunnelInfo,
-    readBase: number,
-  ): TunnelOutcome {
-    if (result.kind === 'failed') return this.#failed(result.error, info);
-    if (result.kind === 'refused') {
-      this.emit('refused', info, result.status);
-      if (channels.refused.hasSubscribers) channels.refused.publish({ info, status: result.status });
-      return { kind: 'refused', info, status: result.status };
+    const url = req.url ?? '';
+    let decision = this.#decisions.get(req)?.decision;
+    if (decision === undefined) {
+      decision = this.rules.route(req, url);
+      this.#decisions.set(req, { url, decision });
     }
-    // Validated equal to the token asked for, case aside; the client sees the backend's own spelling, as Apache relays.
-    const upgrade = headerValues(result.response, 'upgrade')[0]!;
-    socket.write(switchingProtocolsHead(result.response, upgrade), 'latin1');
-    let reportClosed!: (stats: TunnelStats) => void;
-    const closed = new Promise<TunnelStats>((resolve) => {
-      reportClosed = resolve;
-    });
-    // The handshake's `done` releases its slot right after this returns; the tunnel takes one of its own.
-    this.#perTarget.set(target, (this.#perTarget.get(target) ?? 0) + 1);
-    const tunnel = new Splice({
-      client: socket,
-      backend: result.backend,
-      target,
-      closeFrames: this.#closeFrames && info.protocol.toLowerCase() === 'websocket',
-      rest: result.rest,
-      early: result.early,
-      startedAt: info.startedAt,
-      clientReadBase: readBase,
-      clientWriteBase: (socket as Partial<Socket>).bytesWritten ?? 0,
-      onClosed: (stats) => {
-        this.#tunnels.delete(tunnel);
-        this.#release(target);
-        this.emit('close', info, stats);
-        if (channels.close.hasSubscribers) channels.close.publish({ info, stats });
-        reportClosed(stats);
-      },
-    });
-    this.#tunnels.add(tunnel);
-    this.emit('open', info);
-    if (channels.open.hasSubscribers) channels.open.publish({ info });
-    return { kind: 'open', info, closed };
+    // Upgrades a rule proxies as plain HTTP stay ordinary requests; the server's request handler serves them.
+    if (decision.kind === 'pass' || decision.kind === 'http') return undefined;
+    if (decision.kind === 'reject') {
+      const { status, reason } = decision;
+      return (request, socket) =>
+        void refuseUpgrade(this.#host, request, socket, 'ERR_WSTUNNEL_BAD_REQUEST', status, reason);
+    }
+    const tunnel = decision;
+    return (request, socket, head) => void this.tunnel(request, socket, head, tunnel);
   }
 
   #release(target: Target): void {
     this.#perTarget.set(target, (this.#perTarget.get(target) ?? 1) - 1);
     if (this.size === 0) this.#drained?.();
-  }
-
-  #refuse(
-    req: IncomingMessage,
-    socket: Duplex,
-    code: TunnelErrorCode,
-    status: number,
-    message: string,
-    upgrade?: readonly string[] | '*',
-  ): Promise<TunnelOutcome> {
-    writeErrorResponse(socket, status, message, upgrade);
-    return Promise.resolve(
-      this.#failed(new TunnelError(code, status, message), requestInfo(req, '-', req.headers.upgrade ?? '-')),
-    );
-  }
-
-  #failed(error: TunnelError, info: TunnelInfo | undefined): TunnelOutcome {
-    this.emit('failed', error, info);
-    if (channels.failed.hasSubscribers) channels.failed.publish({ error, info });
-    return { kind: 'failed', error };
   }
 }
 

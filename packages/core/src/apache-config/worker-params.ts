@@ -1,0 +1,131 @@
+/** Why: Apache tunes each backend with `key=value` worker parameters; each one maps to a target option, is noted as inert, or is refused. */
+
+import type { TargetOptions } from '../options.ts';
+import { type ConfigPlace, fail, type IgnoredDirective } from './error.ts';
+import { timeoutParameter, wholeNumber, wholeSeconds } from './values.ts';
+
+/** The target options a worker parameter list sets. */
+export type WorkerOptions = Pick<
+  TargetOptions,
+  'upgrade' | 'timeout' | 'connectTimeout' | 'keepAlive' | 'max'
+>;
+
+const POOLING =
+  "tunes Apache's backend connection pool; wstunnel opens one connection per tunnel and pools none";
+
+/** Parameters httpd accepts that change nothing in wstunnel, with the reason given back to the user. */
+const INERT: ReadonlyMap<string, string> = new Map(
+  Object.entries({
+    retry: 'wstunnel never takes a failing backend out of service: every request tries it',
+    acquire: POOLING,
+    ttl: POOLING,
+    min: POOLING,
+    smax: POOLING,
+    disablereuse: POOLING,
+    enablereuse: POOLING,
+    flushpackets: 'wstunnel forwards every chunk as soon as it arrives',
+    flushwait: 'wstunnel forwards every chunk as soon as it arrives',
+    iobuffersize: "buffer sizes are Node's own",
+    receivebuffersize: "buffer sizes are Node's own",
+    ping: 'a 100-continue probe for requests with a body; wstunnel does not probe backends',
+    addressttl: 'wstunnel resolves the backend name for every connection',
+    responsefieldsize: "Node's HTTP parser limits the size of backend response headers",
+  }),
+);
+
+const BALANCER_MEMBER = ['lbset', 'loadfactor', 'route', 'redirect', 'status'];
+/** Parameters of a `balancer://` itself (mod_proxy's set_balancer_param). */
+const BALANCER = [
+  'stickysession',
+  'stickysessionsep',
+  'scolonpathdelim',
+  'nofailover',
+  'maxattempts',
+  'lbmethod',
+  'failonstatus',
+  'failontimeout',
+  'nonce',
+  'growth',
+  'forcerecovery',
+];
+const TRANSLATED = ['upgrade', 'timeout', 'connectiontimeout', 'keepalive', 'max'];
+
+/** Every worker parameter name the importer knows, for error messages. */
+export const KNOWN_WORKER_PARAMETERS: readonly string[] = [...TRANSLATED, ...INERT.keys()];
+
+/**
+ * Translates the `key=value` parameters of one `ProxyPass`, `ProxyPassMatch` or `ProxySet` (keys are
+ * case-insensitive; a repeated key keeps its last value, as in httpd).
+ */
+export function readWorkerParameters(
+  words: readonly string[],
+  directive: string,
+  place: ConfigPlace,
+): { readonly options: WorkerOptions; readonly ignored: readonly IgnoredDirective[] } {
+  const options: { -readonly [K in keyof WorkerOptions]: WorkerOptions[K] } = {};
+  const ignored: IgnoredDirective[] = [];
+  for (const word of words) {
+    const equals = word.indexOf('=');
+    if (equals <= 0) {
+      fail(
+        place,
+        `invalid ${directive} parameter "${word}": parameters must be in the form key=value`,
+        `known keys: ${KNOWN_WORKER_PARAMETERS.join(', ')}`,
+      );
+    }
+    const key = word.slice(0, equals).toLowerCase();
+    const value = word.slice(equals + 1);
+    if (key === 'upgrade') options.upgrade = upgradeParameter(value, place);
+    else if (key === 'timeout') options.timeout = wholeSeconds(value, 'timeout=', place);
+    else if (key === 'connectiontimeout')
+      options.connectTimeout = timeoutParameter(value, 's', 'connectiontimeout=', place);
+    else if (key === 'keepalive') options.keepAlive = keepAliveParameter(value, place);
+    else if (key === 'max') {
+      const max = wholeNumber(value, 'max=', place);
+      // max=0 is httpd's "default" (one per thread): no limit of wstunnel's own.
+      if (max === 0) delete options.max;
+      else options.max = max;
+    } else if (INERT.has(key)) {
+      ignored.push({ ...place, directive: `${directive} ${word}`, reason: INERT.get(key)! });
+    } else if (BALANCER_MEMBER.includes(key) || key.startsWith('hc')) {
+      fail(
+        place,
+        `balancer member parameters (${key}=): not supported yet (load balancing issue)`,
+        'remove it; wstunnel proxies each rule to a single backend for now',
+      );
+    } else if (BALANCER.includes(key)) {
+      fail(place, `${key}= is a balancer parameter: balancer:// is not supported yet`, 'remove it');
+    } else {
+      fail(
+        place,
+        `unknown ${directive} parameter "${key}"`,
+        `known keys: ${KNOWN_WORKER_PARAMETERS.join(', ')}`,
+      );
+    }
+  }
+  return { options, ignored };
+}
+
+/** `upgrade=`: at most 15 characters (httpd's field size); `ANY`/`*` and `NONE` are mod_proxy_wstunnel's specials. */
+function upgradeParameter(value: string, place: ConfigPlace): NonNullable<WorkerOptions['upgrade']> {
+  if (value.length >= 16) {
+    fail(
+      place,
+      `upgrade protocol length must be < 16 characters, "${value}" has ${value.length}`,
+      'httpd keeps at most 15 characters of upgrade=; list fewer protocols',
+    );
+  }
+  if (value === '*' || value.toUpperCase() === 'ANY') return 'ANY';
+  if (value.toUpperCase() === 'NONE') return 'NONE';
+  const tokens = value.split(/[\s,]+/).filter((token) => token !== '');
+  if (tokens.length === 0) fail(place, 'upgrade= needs a protocol', 'write upgrade=websocket');
+  return tokens;
+}
+
+/** `keepalive=On` turns TCP keep-alive on with the OS's initial delay (`0`); `Off` leaves it off. */
+function keepAliveParameter(value: string, place: ConfigPlace): number | false {
+  const lower = value.toLowerCase();
+  if (lower === 'on') return 0;
+  if (lower === 'off') return false;
+  return fail(place, `keepalive= must be On or Off, not "${value}"`, 'write keepalive=On');
+}

@@ -1,0 +1,71 @@
+/** Why: plain requests a rule proxies as HTTP share the owner's caps, drain and events, and nothing of the tunnel engine. */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type EngineHost, refuseRequest } from './engine-host.ts';
+import { requestInfo } from './events.ts';
+import { HttpForwarder } from './http-forward.ts';
+import type { RouteDecision } from './rules.ts';
+import type { Target } from './target.ts';
+
+/** A decision to proxy as plain HTTP, as `RuleTable.route` returns it. */
+export type HttpDecision = Extract<RouteDecision, { kind: 'http' }>;
+
+/** Proxies plain requests through one pooled forwarder per target. */
+export class PlainProxy {
+  readonly #host: EngineHost;
+  readonly #forwarders = new Map<Target, HttpForwarder>();
+  #inFlight = 0;
+
+  constructor(host: EngineHost) {
+    this.#host = host;
+  }
+
+  /** Requests still waiting for, or receiving, their response. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Proxies `req` as `decision` says; 503 while draining or beyond the target's `max`. */
+  proxy(req: IncomingMessage, res: ServerResponse, decision: HttpDecision): void {
+    const host = this.#host;
+    const { target } = decision;
+    if (host.closing)
+      return refuseRequest(host, req, res, 'ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down');
+    if (!host.acquire(target))
+      return refuseRequest(
+        host,
+        req,
+        res,
+        'ERR_WSTUNNEL_OVERLOADED',
+        503,
+        'too many connections to this backend',
+      );
+    let forwarder = this.#forwarders.get(target);
+    if (forwarder === undefined) {
+      forwarder = new HttpForwarder(target);
+      this.#forwarders.set(target, forwarder);
+    }
+    const info = requestInfo(req, `${target.httpOrigin}${decision.backendPath}`, '-');
+    this.#inFlight++;
+    const started = forwarder.forward(req, res, decision.backendPath, (result) => {
+      this.#inFlight--;
+      host.release(target);
+      host.report('proxied', info, result);
+    });
+    // A client that left before its request got here holds no slot: nothing would ever give it back.
+    if (!started) {
+      this.#inFlight--;
+      host.release(target);
+    }
+  }
+
+  /** Ends the requests still in flight (a drain past its deadline). */
+  abort(): void {
+    for (const forwarder of this.#forwarders.values()) forwarder.abort();
+  }
+
+  /** Closes the pooled backend connections. */
+  close(): void {
+    for (const forwarder of this.#forwarders.values()) forwarder.close();
+  }
+}
