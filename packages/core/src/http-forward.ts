@@ -79,24 +79,7 @@ export class HttpForwarder {
       plugins: [
         (server) => {
           server.on('proxyReq', (proxyReq, req, res) => this.#guard(proxyReq, req, res));
-          server.on('proxyRes', (proxyRes, req, res) => {
-            if (!this.#checkResponseHead(proxyRes, req, res)) return;
-            let persistence = this.#exchanges.get(req)?.persistence ?? 'keep-alive';
-            // A transfer coding that does not end in chunked is delimited by the close (RFC 9112 6.3): so must ours be.
-            const codings = commaList(proxyRes.headers['transfer-encoding']);
-            if (codings.length > 0 && codings.at(-1) !== 'chunked') {
-              persistence = 'close';
-              res.shouldKeepAlive = false;
-            }
-            stripHopByHop(proxyRes, persistence);
-            // httpxy's next step copies req's Connection into responses to HTTP/1.0 clients: lend it ours, briefly.
-            if (req.httpVersionMinor !== 0) return;
-            const own = req.headers;
-            req.headers = { ...own, connection: persistence };
-            queueMicrotask(() => {
-              req.headers = own;
-            });
-          });
+          server.on('proxyRes', (proxyRes, req, res) => this.#onResponse(proxyRes, req, res));
           server.on('error', (error, req, res) => {
             if (req !== undefined) this.#fail(error, req, res as ServerResponse);
           });
@@ -117,8 +100,7 @@ export class HttpForwarder {
     done: (result: HttpResult) => void,
   ): boolean {
     if (res.destroyed) return false;
-    const original = req.headers;
-    const tokens = commaList(original.connection);
+    const tokens = commaList(req.headers.connection);
     // Node's parser stops at a request flagged as an upgrade, so what is pipelined behind it is never read: close.
     const close =
       tokens.includes('close') ||
@@ -199,6 +181,26 @@ export class HttpForwarder {
       socket.once(target.secure ? 'secureConnect' : 'connect', clear);
       proxyReq.once('close', clear);
     }
+  }
+
+  /** Checks and cleans the backend's response head before httpxy relays it. */
+  #onResponse(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
+    if (!this.#checkResponseHead(proxyRes, req, res)) return;
+    let persistence = this.#exchanges.get(req)?.persistence ?? 'keep-alive';
+    // A transfer coding that does not end in chunked is delimited by the close (RFC 9112 6.3): so must ours be.
+    const codings = commaList(proxyRes.headers['transfer-encoding']);
+    if (codings.length > 0 && codings.at(-1) !== 'chunked') {
+      persistence = 'close';
+      res.shouldKeepAlive = false;
+    }
+    stripHopByHop(proxyRes, persistence);
+    // httpxy's next step copies req's Connection into responses to HTTP/1.0 clients: lend it ours, briefly.
+    if (req.httpVersionMinor !== 0) return;
+    const own = req.headers;
+    req.headers = { ...own, connection: persistence };
+    queueMicrotask(() => {
+      req.headers = own;
+    });
   }
 
   /**
