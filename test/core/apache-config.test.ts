@@ -468,6 +468,29 @@ describe('readApacheConfig: httpd file syntax', () => {
     );
   });
 
+  test('front-end TLS, redirects, Protocols and allow-all access control are noted: they belong in front of wstunnel', () => {
+    const imported = readApacheConfig(
+      [
+        'SSLEngine on',
+        'SSLCertificateFile /etc/ssl/site.pem',
+        'Protocols h2 http/1.1',
+        'Redirect permanent /old https://example.com/new',
+        'Order allow,deny',
+        'Allow from all',
+        'ProxyVia On',
+        'AllowEncodedSlashes NoDecode',
+        'ProxyPass / ws://b/',
+      ].join('\n'),
+      { file: 'site.conf' },
+    );
+    assert.deepStrictEqual(imported.options.rules, [{ path: '/', target: 'ws://b/' }]);
+    assert.deepStrictEqual(
+      imported.ignored.map(({ line }) => line),
+      [1, 2, 3, 4, 5, 6, 7, 8],
+    );
+    assert.match(imported.ignored[0]!.reason, /terminate TLS in front/);
+  });
+
   test('directives that change nothing are listed with their line and reason, never dropped silently', () => {
     const imported = readApacheConfig(
       [
@@ -719,7 +742,7 @@ describe('readApacheConfig: what cannot be imported fails at its line', () => {
       1,
       /RequestHeader \(request header editing\) is not supported/,
     ],
-    ['front-end TLS', 'SSLEngine on', 1, /wstunnel listens in plain HTTP/],
+    ['httpd 2.2 access control other than allow-all', 'Order deny,allow\nDeny from all', 2, /access control/],
     [
       'SSLProxyCheckPeerName Off while verifying',
       'SSLProxyEngine On\nSSLProxyCheckPeerName Off',

@@ -175,7 +175,7 @@ function compileRule(rule: Rule, index: number, defaults: TargetOptions): Compil
     if (path.endsWith('/') !== resolved.basePath.endsWith('/')) {
       configError(
         'ERR_WSTUNNEL_INVALID_RULE',
-        `${where}: path "${path}" and target "${resolved.url}" disagree on the trailing slash, so "${path}x" would map to a wrong backend path`,
+        `${where}: path "${path}" and target "${resolved.url}" disagree on the trailing slash, so "${path}x" would map to a wrong backend path; write "${path.endsWith('/') ? path.slice(0, -1) : `${path}/`}" or make the target ${resolved.basePath.endsWith('/') ? 'lose' : 'end with'} its "/"`,
       );
     }
     return { kind: 'prefix', index, path, target: resolved };

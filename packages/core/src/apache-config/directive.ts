@@ -11,10 +11,10 @@ import type { ConfigDirective } from './tokenizer.ts';
 import { argumentCount, onOff } from './values.ts';
 import { readWorkerParameters } from './worker-params.ts';
 
+const FRONTEND_TLS =
+  'front-end TLS: wstunnel listens in plain HTTP on --listen, so terminate TLS in front of it (and pass X-Forwarded-Proto with --trust-forwarded)';
+
 function unknown(name: string, place: ConfigPlace): never {
-  if (isFrontendSsl(name.toLowerCase())) {
-    fail(place, `${name}: wstunnel listens in plain HTTP`, REFUSED_DIRECTIVES.get('sslengine')!.hint);
-  }
   return fail(
     place,
     `unknown directive "${name}"`,
@@ -116,7 +116,18 @@ export function readDirective(state: ReadState, node: ConfigDirective, context: 
   const note = (reason: string): void => void state.ignored.push({ ...place, directive: written, reason });
   const inert = INERT_DIRECTIVES.get(lower);
   if (inert !== undefined) return note(inert);
-  if (lower === 'sslengine' && rawArgs.toLowerCase() === 'off') return note('wstunnel listens in plain HTTP');
+  if (isFrontendSsl(lower)) return note(FRONTEND_TLS);
+  if (/^(?:order|allow|deny|satisfy)$/.test(lower)) {
+    // httpd 2.2 access control, still read by 2.4's mod_access_compat: Order alone restricts nothing, "Allow from
+    // all" grants everyone; any other Allow or Deny restricts, which wstunnel cannot do.
+    if (lower === 'order' || (lower === 'allow' && /^from\s+all$/i.test(rawArgs)))
+      return note('wstunnel does no access control: every request is granted');
+    fail(
+      place,
+      `${written}: access control is not supported`,
+      'restrict access in front of wstunnel, or in the backend',
+    );
+  }
   const variable = /\$\{\w+\}/.exec(rawArgs);
   if (variable !== null) {
     fail(place, `${variable[0]} (Define or environment variable) is not supported`, 'write the value out');

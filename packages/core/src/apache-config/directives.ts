@@ -1,6 +1,8 @@
 /** Why: site files carry many directives that do not touch proxying; each is either noted with its reason or refused with a hint, never skipped silently. */
 
 const NO_HOSTS = 'wstunnel does not route by host name: it serves every Host on its --listen address';
+const REDIRECT =
+  'wstunnel does not redirect: keep redirects (like http to https) in the server in front of it';
 const OWN_LOG = 'wstunnel writes its own access log to stdout (--quiet turns it off) and errors to stderr';
 
 /** Directives that change nothing in wstunnel, by lower-case name, with the reason reported to the user. */
@@ -29,6 +31,15 @@ export const INERT_DIRECTIVES: ReadonlyMap<string, string> = new Map(
     keepalive: "client keep-alive is Node's http server default",
     keepalivetimeout: "client keep-alive is Node's http server default",
     maxkeepaliverequests: "client keep-alive is Node's http server default",
+    protocols:
+      'wstunnel speaks HTTP/1.1 to clients (httpd does not tunnel WebSockets over h2 without H2WebSockets either)',
+    protocolshonororder: 'wstunnel speaks HTTP/1.1 to clients',
+    allowencodedslashes:
+      'wstunnel forwards %2F as it came (httpd NoDecode behaviour) and never decodes it into a separator',
+    redirect: REDIRECT,
+    redirectmatch: REDIRECT,
+    redirectpermanent: REDIRECT,
+    redirecttemp: REDIRECT,
   }),
 );
 
@@ -80,14 +91,10 @@ export const REFUSED_DIRECTIVES: ReadonlyMap<string, { readonly problem: string;
         problem: 'RewriteLogLevel was removed in httpd 2.4',
         hint: 'remove it (httpd 2.4 uses LogLevel rewrite:trace3)',
       },
-      sslengine: {
-        problem: 'SSLEngine On: wstunnel listens in plain HTTP',
-        hint: 'terminate TLS in front of wstunnel, and remove the front-end SSL* directives',
-      },
     }),
   );
 
-/** Front-end TLS directives (the certificate wstunnel would serve), refused like `SSLEngine On`. */
+/** Front-end TLS directives (the certificate wstunnel would serve): noted, since TLS is terminated in front. */
 export function isFrontendSsl(lowerName: string): boolean {
   return lowerName.startsWith('ssl') && !lowerName.startsWith('sslproxy');
 }

@@ -161,7 +161,9 @@ export function readRewriteRule(
     fail(
       place,
       `RewriteRule ${target}: server variables in the substitution are not supported`,
-      'capture the value in a RewriteCond and use %1..%9',
+      target.includes('%{REQUEST_URI}')
+        ? `capture the path instead: RewriteRule ^(.*)$ ${target.replace('%{REQUEST_URI}', '$1')} [P,QSA,L] (QSA keeps the query, as %{REQUEST_URI} carries none)`
+        : 'capture the value in a RewriteCond and use %1..%9',
     );
   }
   checkBackendUrl(target, 'RewriteRule [P]', place);

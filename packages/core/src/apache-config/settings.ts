@@ -41,6 +41,12 @@ export function readServerSetting(
   else if (lower === 'proxytimeout' || lower === 'timeout') {
     const value = wholeSeconds(oneArgument(name, args, '60', place), name, place);
     settings[lower === 'timeout' ? 'timeout' : 'proxyTimeout'] = { value, place };
+  } else if (lower === 'proxyvia' && /^(?:on|full|block)$/i.test(args[0] ?? '') && args.length === 1) {
+    return {
+      ...place,
+      directive: `${name} ${args[0]}`,
+      reason: "wstunnel adds no Via header and passes the client's on",
+    };
   } else if (lower === 'proxyrequests' || lower === 'proxyvia') {
     if (onOff(oneArgument(name, args, 'Off', place), name, place)) {
       fail(
