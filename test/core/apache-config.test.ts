@@ -633,10 +633,10 @@ describe('readApacheConfig: what cannot be imported fails at its line', () => {
       /SSLProxyCACertificateFile missing-ca\.pem: cannot read .*missing-ca\.pem: ENOENT/,
     ],
     [
-      'two <VirtualHost>',
-      '<VirtualHost *:80>\n</VirtualHost>\n<VirtualHost *:81>\n</VirtualHost>',
-      3,
-      /route by virtual host is not supported/,
+      'two <VirtualHost> that both proxy',
+      '<VirtualHost *:80>\nProxyPass / ws://a/\n</VirtualHost>\n<VirtualHost *:81>\nProxyPass / ws://b/\n</VirtualHost>',
+      4,
+      /routing by virtual host is not supported/,
     ],
     ['<Directory>', '<Directory /var/www>\n</Directory>', 1, /<Directory> sections are not supported/],
     [
@@ -713,10 +713,22 @@ describe('readApacheConfig: what cannot be imported fails at its line', () => {
       /RewriteCond: unknown flag "nx"/,
     ],
     [
-      'unsupported RewriteRule flag',
+      '[P] and [R] together',
       'RewriteEngine On\nRewriteRule ^ ws://b/ [P,R=301]',
       2,
-      /flag \[r=301\] is not supported/,
+      /\[P\] and \[R\] together/,
+    ],
+    [
+      'unsupported RewriteRule flag',
+      'RewriteEngine On\nRewriteRule ^ ws://b/ [P,CO=a:b:c]',
+      2,
+      /flag \[co=a:b:c\] is not supported/,
+    ],
+    [
+      'a redirect in the server wstunnel runs',
+      'ProxyPass / ws://b/\nRewriteEngine On\nRewriteRule ^/old https://x/new [R=301,L]',
+      3,
+      /RewriteRule redirect \(\[R\]\) in the server wstunnel runs/,
     ],
     ['BNP', 'RewriteEngine On\nRewriteRule ^(.*) ws://b/$1 [P,BNP]', 2, /\[BNP\] is not supported/],
     ['RewriteMap', 'RewriteMap m txt:/x', 1, /RewriteMap is not supported/],
@@ -869,5 +881,29 @@ describe('describeRules', () => {
 
   test('an empty table says so', () => {
     assert.equal(describeRules({ rules: [] })[0], '(no rules)');
+  });
+});
+
+describe('readApacheConfig: several <VirtualHost>', () => {
+  test('an http-to-https redirect server next to the proxying one is noted and left to the server in front', () => {
+    const imported = readApacheConfig(
+      [
+        '<VirtualHost *:80>',
+        '  ServerName example.com',
+        '  RewriteEngine On',
+        '  RewriteRule ^ https://example.com%{REQUEST_URI} [R=301,L]',
+        '  Redirect permanent / https://example.com/',
+        '</VirtualHost>',
+        '<VirtualHost *:443>',
+        '  SSLEngine on',
+        '  ProxyPass /ws/ ws://127.0.0.1:9000/',
+        '</VirtualHost>',
+      ].join('\n'),
+      { file: 'site.conf' },
+    );
+    assert.deepStrictEqual(imported.options.rules, [{ path: '/ws/', target: 'ws://127.0.0.1:9000/' }]);
+    const notes = imported.ignored.map(({ line, reason }) => `${line}: ${reason.slice(0, 20)}`);
+    assert.ok(notes.includes('1: it holds no proxy ru'), JSON.stringify(notes));
+    assert.ok(notes.includes('7: its directives are t'), JSON.stringify(notes));
   });
 });

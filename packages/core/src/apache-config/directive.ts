@@ -75,7 +75,8 @@ function rewrite(state: ReadState, node: ConfigDirective, context: ReadContext):
     const conditions = scope.pendingConditions.splice(0).map(({ condition }) => condition);
     const { rule, ignored } = readRewriteRule(rawArgs, conditions, place);
     state.ignored.push(...ignored);
-    scope.rewriteRules.push({ rule, place, written: `${name} ${rawArgs}` });
+    if (rule === undefined) scope.redirects.push({ place, written: `${name} ${rawArgs}` });
+    else scope.rewriteRules.push({ rule, place, written: `${name} ${rawArgs}` });
   }
 }
 

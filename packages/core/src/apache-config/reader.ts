@@ -7,7 +7,7 @@ import { sectionHint } from './directives.ts';
 import { fail, type IgnoredDirective } from './error.ts';
 import { type LocationState, locationRule, locationScope } from './location.ts';
 import { checkBackendUrl, encodeDecodedPath } from './proxy-pass.ts';
-import { emptyScope, type ReadContext, type ReadState } from './scope.ts';
+import { emptyScope, type ReadContext, type ReadState, type ServerScope } from './scope.ts';
 import { type ConfigNode, type ConfigSection, parseConfigTree } from './tokenizer.ts';
 import { argumentCount } from './values.ts';
 
@@ -57,18 +57,9 @@ function readSection(state: ReadState, node: ConfigSection, context: ReadContext
   if (lower === 'virtualhost') {
     if (!context.main)
       fail(place, '<VirtualHost> cannot occur within <VirtualHost> section', 'close the first one first');
-    if (state.vhost !== undefined) {
-      fail(
-        place,
-        'a second <VirtualHost>: route by virtual host is not supported',
-        'keep one <VirtualHost> per file, and run one wstunnel per virtual host',
-      );
-    }
-    state.vhost = emptyScope();
-    const reason =
-      'its directives are the server configuration; the address to listen on comes from --listen';
-    state.ignored.push({ ...place, directive: written, reason });
-    walk(state, node.children, { kind: 'server', scope: state.vhost, main: false });
+    const scope = emptyScope();
+    state.vhosts.push({ scope, place, written });
+    walk(state, node.children, { kind: 'server', scope, main: false });
   } else if (lower === 'location' || lower === 'locationmatch') {
     const scope = locationScope(name, args, place);
     const location: LocationState = { scope, place, pass: undefined, options: {}, optionPlace: undefined };
@@ -100,9 +91,48 @@ function readSection(state: ReadState, node: ConfigSection, context: ReadContext
  */
 export function readApacheConfig(text: string, options: ReadApacheConfigOptions = {}): ApacheConfigImport {
   const file = options.file ?? '<config>';
-  const state: ReadState = { main: emptyScope(), vhost: undefined, ignored: [] };
+  const state: ReadState = { main: emptyScope(), vhosts: [], ignored: [] };
   walk(state, parseConfigTree(text, file), { kind: 'server', scope: state.main, main: true });
-  return assemble(state.main, state.vhost, state.ignored, options.baseDir ?? process.cwd());
+  const vhost = chooseVirtualHost(state);
+  for (const scope of [state.main, vhost]) {
+    const redirect = scope?.redirects[0];
+    if (redirect !== undefined) {
+      fail(
+        redirect.place,
+        'a RewriteRule redirect ([R]) in the server wstunnel runs is not supported: wstunnel only proxies',
+        'keep redirects in the server in front of wstunnel; a rule not marked [P] is never proxied (CVE-2024-39573)',
+      );
+    }
+  }
+  return assemble(state.main, vhost, state.ignored, options.baseDir ?? process.cwd());
+}
+
+/**
+ * The `<VirtualHost>` wstunnel runs: the one holding proxy rules. Others (an http-to-https redirect server, say) are
+ * noted as ignored; two that both proxy would need routing by host, which wstunnel does not do.
+ */
+function chooseVirtualHost(state: ReadState): ServerScope | undefined {
+  const proxying = state.vhosts.filter(({ scope }) => hasRules(scope));
+  if (proxying.length > 1) {
+    fail(
+      proxying[1]!.place,
+      'a second <VirtualHost> with proxy rules: routing by virtual host is not supported',
+      'run one wstunnel per virtual host, each with a file holding that <VirtualHost>',
+    );
+  }
+  const chosen = proxying[0] ?? state.vhosts[0];
+  for (const vhost of state.vhosts) {
+    const reason =
+      vhost === chosen
+        ? 'its directives are the server configuration; the address to listen on comes from --listen'
+        : 'it holds no proxy rules (a redirect or TLS-only server, say), so it is left to the server in front';
+    state.ignored.push({ ...vhost.place, directive: vhost.written, reason });
+  }
+  return chosen?.scope;
+}
+
+function hasRules(scope: ServerScope): boolean {
+  return scope.passRules.length + scope.locationRules.length + scope.rewriteRules.length > 0;
 }
 
 /** The options of {@link readApacheConfig} alone, for `createWstunnel(fromApacheConfig(text))`. */

@@ -108,7 +108,7 @@ export function readRewriteRule(
   rawArgs: string,
   conditions: readonly RewriteCondition[],
   place: ConfigPlace,
-): { readonly rule: RewriteRule; readonly ignored: readonly IgnoredDirective[] } {
+): { readonly rule: RewriteRule | undefined; readonly ignored: readonly IgnoredDirective[] } {
   const [pattern, target, flagText] = splitRewriteArguments(rawArgs, place, 'RewriteRule');
   const usage = 'write RewriteRule Pattern ws://backend:port/$1 [P,L]';
   if (pattern === undefined || target === undefined) fail(place, 'RewriteRule: bad argument line', usage);
@@ -117,9 +117,11 @@ export function readRewriteRule(
   let noEscape = false;
   let escapeCaptures = false;
   let query: 'append' | 'discard' | undefined;
+  let redirect = false;
   for (const [flag, value] of readFlags(flagText, 'RewriteRule', place)) {
     const name = value === undefined ? flag : `${flag}=`;
     if (name === 'p' || name === 'proxy') proxy = true;
+    else if (/^(?:r|redirect)=?$/.test(name)) redirect = true;
     else if (name === 'l' || name === 'last' || name === 'end') continue;
     else if (name === 'nc' || name === 'nocase') nocase = true;
     else if (name === 'ne' || name === 'noescape') noEscape = true;
@@ -138,6 +140,10 @@ export function readRewriteRule(
         UNSUPPORTED_FLAG,
       );
   }
+  if (proxy && redirect)
+    fail(place, 'RewriteRule: [P] and [R] together', 'a rule either proxies or redirects: keep [P]');
+  // A redirect is not proxying: it is set aside, and refused only if its server is the one wstunnel runs.
+  if (!proxy && redirect) return { rule: undefined, ignored: [] };
   if (!proxy) {
     fail(
       place,

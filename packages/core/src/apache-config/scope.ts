@@ -65,6 +65,8 @@ export interface ServerScope {
   readonly locationRules: PlacedRule[];
   /** Options set in path `<Location>` sections, in declaration order: they reach every ProxyPass under the path. */
   readonly locationSettings: LocationSettings[];
+  /** RewriteRule [R] redirects: fine in a server wstunnel does not run (an http-to-https one), refused in the one it does. */
+  readonly redirects: { readonly place: ConfigPlace; readonly written: string }[];
   /** Server-level ProxyPass and ProxyPassMatch, in declaration order. */
   readonly passRules: PlacedRule[];
   readonly tunings: WorkerTuning[];
@@ -79,6 +81,7 @@ export function emptyScope(): ServerScope {
     rewriteRules: [],
     locationRules: [],
     locationSettings: [],
+    redirects: [],
     passRules: [],
     tunings: [],
   };
@@ -93,6 +96,7 @@ export type ReadContext =
 /** What the reader accumulates over the whole file. */
 export interface ReadState {
   readonly main: ServerScope;
-  vhost: ServerScope | undefined;
+  /** Every `<VirtualHost>`, in file order; the one holding proxy rules is the one wstunnel runs. */
+  readonly vhosts: { readonly scope: ServerScope; readonly place: ConfigPlace; readonly written: string }[];
   readonly ignored: IgnoredDirective[];
 }
