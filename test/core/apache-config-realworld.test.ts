@@ -1,8 +1,7 @@
 // Why: Apache site files that users publish for WebSocket apps must import as written, into the rule table httpd would evaluate.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { readApacheConfig } from '../../packages/core/src/apache-config/reader.ts';
-import type { Rule } from '../../packages/core/src/options.ts';
+import { type Rule, readApacheConfig } from '@wstunnel/core';
 
 const cases: [app: string, source: string, config: string, rules: Rule[], preserveHost?: boolean][] = [
   [

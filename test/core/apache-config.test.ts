@@ -4,11 +4,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { createWstunnel, WstunnelConfigError } from '@wstunnel/core';
-import { ApacheConfigError } from '../../packages/core/src/apache-config/error.ts';
-import { fromApacheConfig, readApacheConfig } from '../../packages/core/src/apache-config/reader.ts';
-import { describeRules } from '../../packages/core/src/describe-rules.ts';
-import type { Rule, WstunnelOptions } from '../../packages/core/src/options.ts';
+import {
+  ApacheConfigError,
+  createWstunnel,
+  describeRules,
+  fromApacheConfig,
+  type Rule,
+  readApacheConfig,
+  WstunnelConfigError,
+  type WstunnelOptions,
+} from '@wstunnel/core';
 
 const fixtures = new URL('../fixtures/', import.meta.url);
 const dir = mkdtempSync(join(tmpdir(), 'wstunnel-apache-'));
@@ -906,4 +911,23 @@ describe('readApacheConfig: several <VirtualHost>', () => {
     assert.ok(notes.includes('1: it holds no proxy ru'), JSON.stringify(notes));
     assert.ok(notes.includes('7: its directives are t'), JSON.stringify(notes));
   });
+});
+
+test('every problem in a file is reported at once, in line order, not one per run', () => {
+  const text = [
+    'SSLEngine on',
+    'Header always set Strict-Transport-Security "max-age=63072000"',
+    'ProxyPass /a/ ws://b/',
+    'RequestHeader set X-Forwarded-Proto https',
+    'FooBar 1',
+  ].join('\n');
+  assert.throws(
+    () => readApacheConfig(text, { file: 'site.conf' }),
+    (error: unknown) =>
+      error instanceof ApacheConfigError &&
+      error.line === 2 &&
+      error.others.map(({ line }) => line).join() === '4,5' &&
+      error.message.split('\n').length === 3 &&
+      /^site\.conf:4: RequestHeader/m.test(error.message),
+  );
 });

@@ -19,6 +19,8 @@ export class ApacheConfigError extends WstunnelConfigError {
   readonly file: string;
   /** The 1-based line of the directive at fault. */
   readonly line: number;
+  /** Further problems found in the same file, in line order (the message lists them too, one per line). */
+  readonly others: readonly ApacheConfigError[] = [];
 
   constructor(place: ConfigPlace, problem: string, hint: string) {
     super('ERR_WSTUNNEL_APACHE_CONFIG', `${place.file}:${place.line}: ${problem}. Hint: ${hint}`);
@@ -32,6 +34,15 @@ export class ApacheConfigError extends WstunnelConfigError {
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && kApacheBrand in value;
   }
+}
+
+/** One error for several problems: the first, with the rest in `others` and in its message, one per line. */
+export function allProblems(errors: readonly ApacheConfigError[]): ApacheConfigError {
+  const [first, ...rest] = [...errors].sort((a, b) => a.line - b.line);
+  if (rest.length === 0) return first!;
+  Object.defineProperty(first, 'others', { value: rest });
+  first!.message = [first!.message, ...rest.map((error) => error.message)].join('\n');
+  return first!;
 }
 
 /** Throws an {@link ApacheConfigError}; keeps each check to one line. */

@@ -4,7 +4,7 @@ import type { WstunnelOptions } from '../options.ts';
 import { assemble } from './assemble.ts';
 import { readDirective } from './directive.ts';
 import { sectionHint } from './directives.ts';
-import { fail, type IgnoredDirective } from './error.ts';
+import { ApacheConfigError, allProblems, fail, type IgnoredDirective } from './error.ts';
 import { type LocationState, locationRule, locationScope } from './location.ts';
 import { checkBackendUrl, encodeDecodedPath } from './proxy-pass.ts';
 import { emptyScope, type ReadContext, type ReadState, type ServerScope } from './scope.ts';
@@ -31,8 +31,14 @@ export interface ApacheConfigImport {
 
 function walk(state: ReadState, nodes: readonly ConfigNode[], context: ReadContext): void {
   for (const node of nodes) {
-    if (node.kind === 'section') readSection(state, node, context);
-    else readDirective(state, node, context);
+    try {
+      if (node.kind === 'section') readSection(state, node, context);
+      else readDirective(state, node, context);
+    } catch (error) {
+      // Keep reading: a user fixing a file wants every problem in one run, not one per run.
+      if (!(error instanceof ApacheConfigError)) throw error;
+      state.errors.push(error);
+    }
   }
 }
 
@@ -91,8 +97,9 @@ function readSection(state: ReadState, node: ConfigSection, context: ReadContext
  */
 export function readApacheConfig(text: string, options: ReadApacheConfigOptions = {}): ApacheConfigImport {
   const file = options.file ?? '<config>';
-  const state: ReadState = { main: emptyScope(), vhosts: [], ignored: [] };
+  const state: ReadState = { main: emptyScope(), vhosts: [], ignored: [], errors: [] };
   walk(state, parseConfigTree(text, file), { kind: 'server', scope: state.main, main: true });
+  if (state.errors.length > 0) throw allProblems(state.errors);
   const vhost = chooseVirtualHost(state);
   for (const scope of [state.main, vhost]) {
     const redirect = scope?.redirects[0];

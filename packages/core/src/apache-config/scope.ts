@@ -1,7 +1,7 @@
 /** Why: httpd keeps one configuration per server (main, then the virtual host that inherits from it); the importer collects each the same way before merging. */
 
 import type { RewriteCondition, Rule } from '../options.ts';
-import type { ConfigPlace, IgnoredDirective } from './error.ts';
+import type { ApacheConfigError, ConfigPlace, IgnoredDirective } from './error.ts';
 import type { LocationOptions, LocationState } from './location.ts';
 import type { WorkerOptions } from './worker-params.ts';
 
@@ -99,4 +99,6 @@ export interface ReadState {
   /** Every `<VirtualHost>`, in file order; the one holding proxy rules is the one wstunnel runs. */
   readonly vhosts: { readonly scope: ServerScope; readonly place: ConfigPlace; readonly written: string }[];
   readonly ignored: IgnoredDirective[];
+  /** Problems found so far; the file is read to the end so that all of them are reported at once. */
+  readonly errors: ApacheConfigError[];
 }
