@@ -65,7 +65,7 @@ export const REFUSED_DIRECTIVES: ReadonlyMap<string, { readonly problem: string;
       },
       requestheader: {
         problem: 'RequestHeader (request header editing) is not supported',
-        hint: 'remove it; wstunnel adds X-Forwarded-For, -Host and -Proto itself (ProxyAddHeaders)',
+        hint: 'remove it; wstunnel adds X-Forwarded-For, -Host and -Proto itself (ProxyAddHeaders); behind a TLS front that sets X-Forwarded-Proto: https, run with --trust-forwarded (trustForwarded: true) so it reaches the backend',
       },
       balancermember: {
         problem: 'BalancerMember: balancer:// is not supported yet',
