@@ -1,0 +1,54 @@
+/** Why: a route's backend URL becomes a one-rule table, so a framework route maps paths exactly as a gateway rule does. */
+
+import { configError, WstunnelConfigError } from './errors.ts';
+import type { TargetOptions } from './options.ts';
+import { RuleTable } from './rules.ts';
+
+/** Tables compiled for the URLs a target function returned, most recent last. */
+export type TargetCache = Map<string, RuleTable>;
+
+/** A target function returning a new URL per request would otherwise grow the cache without bound. */
+const CACHE_LIMIT = 256;
+
+/**
+ * The rule table of a route's target URL. Without `$N` it is a prefix rule for `/`: the mount-relative path is
+ * appended to the URL's path (a `/` is added at its end if missing, as the path always starts with one). With
+ * `$N` it is a match rule fed with the route's captures.
+ */
+export function compileRouteTarget(
+  url: string,
+  defaults: TargetOptions,
+  cache: TargetCache | undefined,
+): RuleTable {
+  const cached = cache?.get(url);
+  if (cached !== undefined) {
+    cache!.delete(url);
+    cache!.set(url, cached);
+    return cached;
+  }
+  let table: RuleTable;
+  try {
+    table = /\$\d/.test(url)
+      ? new RuleTable([{ match: '', target: url }], defaults)
+      : new RuleTable([{ path: '/', target: withTrailingSlash(url) }], defaults);
+  } catch (error) {
+    if (error instanceof WstunnelConfigError)
+      configError(error.code, error.message.replace(/^rule #1 \([^)]*\)|^rule #1/, `target "${url}"`));
+    throw error;
+  }
+  if (cache !== undefined) {
+    if (cache.size >= CACHE_LIMIT) cache.delete(cache.keys().next().value!);
+    cache.set(url, table);
+  }
+  return table;
+}
+
+/** `ws://b` → `ws://b/`, `ws://b/app?x` → `ws://b/app/?x`: the path to append always starts with `/`. */
+function withTrailingSlash(url: string): string {
+  const queryAt = url.indexOf('?');
+  const base = queryAt === -1 ? url : url.slice(0, queryAt);
+  const query = queryAt === -1 ? '' : url.slice(queryAt);
+  const authorityEnd = base.indexOf('/', base.indexOf('//') + 2);
+  if (authorityEnd !== -1 && base.endsWith('/')) return url;
+  return `${base}/${query}`;
+}

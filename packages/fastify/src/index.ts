@@ -1,0 +1,84 @@
+/**
+ * Why: a Fastify plugin's prefix, encapsulation and the parent's hooks decide which requests reach a tunnel; this
+ * registers the routes, runs the server's upgrades under that prefix through Fastify's router, and drains on close.
+ * @module
+ */
+
+import {
+  bridgeUpgrades,
+  prefixLength,
+  type RouteTunnelOptions,
+  routeCaptures,
+  routeTunnel,
+  type Wstunnel,
+} from '@wstunnel/core';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+
+/** Options of the plugin; target and header functions receive the Fastify `request` (params, decorations). */
+export interface FastifyTunnelOptions extends RouteTunnelOptions<FastifyRequest> {
+  /** Milliseconds `fastify.close()` gives open tunnels before ending them (see `Wstunnel.close`). Default 5 000. */
+  readonly closeTimeout?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The engine of the wstunnel plugin registered in this context: events, `size`, `openTunnels`. */
+    wstunnel: Wstunnel;
+  }
+}
+
+const plugin: FastifyPluginCallback<FastifyTunnelOptions> = (fastify, options, done) => {
+  const {
+    closeTimeout,
+    prefix: _prefix,
+    logLevel: _level,
+    ...tunnelOptions
+  } = options as FastifyTunnelOptions & Record<string, unknown>;
+  const route = routeTunnel<FastifyRequest>(tunnelOptions, undefined, '@wstunnel/fastify');
+  const prefix = fastify.prefix;
+  const mountLength = (url: string): number => (prefix === '' ? 0 : prefixLength(url.split('?')[0]!, prefix));
+  fastify.decorate('wstunnel', route.engine);
+  // Bodies reach the backend as the client sent them: no parser may read them first.
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', (_request, _payload, parsed) => parsed(null));
+  const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const path = request.url.slice(mountLength(request.url));
+    const result = await route.handle({
+      req: request.raw,
+      res: reply.raw,
+      path: path.startsWith('/') ? path : `/${path}`,
+      captures: routeCaptures(request.params),
+      context: request,
+      respond: () => reply.hijack(),
+      outcome: (outcome) => {
+        if (outcome.kind === 'failed') request.log.warn({ err: outcome.error }, 'wstunnel: upgrade failed');
+      },
+    });
+    if (result === 'pass') reply.callNotFound();
+  };
+  fastify.all('/', handler);
+  fastify.all('/*', handler);
+  // Only upgrades under this plugin's prefix go through Fastify's router; others stay with their owners.
+  const stop = bridgeUpgrades(fastify.server, (req, res) => fastify.routing(req, res), {
+    claim: (req) => mountLength(req.url ?? '') >= 0,
+  });
+  fastify.addHook('preClose', async () => {
+    stop();
+    await route.engine.close(closeTimeout === undefined ? {} : { timeout: closeTimeout });
+  });
+  done();
+};
+
+/**
+ * Tunnels WebSocket (and other) upgrades under the registration's `prefix` to `target`, or by `rules`, after the
+ * parent's hooks ran: `fastify.register(wstunnel, { prefix: '/ws2', target: 'ws://echo/' })`. Plain requests are
+ * proxied per the rule semantics; errors reach `setErrorHandler`; `fastify.close()` drains the tunnels.
+ */
+export const wstunnel: FastifyPluginCallback<FastifyTunnelOptions> = fp(plugin, {
+  fastify: '5.x',
+  name: '@wstunnel/fastify',
+  encapsulate: true,
+});
+
+export default wstunnel;
