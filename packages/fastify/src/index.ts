@@ -12,7 +12,7 @@ import {
   routeTunnel,
   type Wstunnel,
 } from '@wstunnel/core';
-import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
 /** Options of the plugin; target and header functions receive the Fastify `request` (params, decorations). */
@@ -21,11 +21,12 @@ export interface FastifyTunnelOptions extends RouteTunnelOptions<FastifyRequest>
   readonly closeTimeout?: number;
 }
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** The engine of the wstunnel plugin registered in this context: events, `size`, `openTunnels`. */
-    wstunnel: Wstunnel;
-  }
+/** Engines registered per server: the plugin is encapsulated, so a decorator would not reach the parent. */
+const engines = new WeakMap<object, Wstunnel[]>();
+
+/** The engines (events, `size`, `openTunnels`) of every wstunnel registration on this Fastify server. */
+export function tunnelsOf(fastify: FastifyInstance): readonly Wstunnel[] {
+  return engines.get(fastify.server) ?? [];
 }
 
 const plugin: FastifyPluginCallback<FastifyTunnelOptions> = (fastify, options, done) => {
@@ -38,7 +39,7 @@ const plugin: FastifyPluginCallback<FastifyTunnelOptions> = (fastify, options, d
   const route = routeTunnel<FastifyRequest>(tunnelOptions, undefined, '@wstunnel/fastify');
   const prefix = fastify.prefix;
   const mountLength = (url: string): number => (prefix === '' ? 0 : prefixLength(url.split('?')[0]!, prefix));
-  fastify.decorate('wstunnel', route.engine);
+  engines.set(fastify.server, [...tunnelsOf(fastify), route.engine]);
   // Bodies reach the backend as the client sent them: no parser may read them first.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (_request, _payload, parsed) => parsed(null));
