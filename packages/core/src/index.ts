@@ -41,6 +41,7 @@ export {
   type WstunnelOptions,
 } from './options.ts';
 export { parseRequestPath, type RequestPath } from './request-path.ts';
+export { mountRelativePath } from './route-target.ts';
 export {
   type Drainable,
   drainable,

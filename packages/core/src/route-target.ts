@@ -2,7 +2,7 @@
 
 import { configError, WstunnelConfigError } from './errors.ts';
 import type { TargetOptions } from './options.ts';
-import { RuleTable } from './rules.ts';
+import { prefixLength, RuleTable } from './rules.ts';
 
 /** Tables compiled for the URLs a target function returned, most recent last. */
 export type TargetCache = Map<string, RuleTable>;
@@ -41,6 +41,16 @@ export function compileRouteTarget(
     cache.set(url, table);
   }
   return table;
+}
+
+/**
+ * The request-target without the mount path, segment-aware (`/ws2/a?x` under `/ws2` → `/a?x`, `/ws2` → `/`), or
+ * `undefined` when `url` is not under it. What a framework does when it strips a mount or plugin prefix.
+ */
+export function mountRelativePath(url: string, mount: string): string | undefined {
+  const at = mount === '' || mount === '/' ? 0 : prefixLength(url.split('?')[0]!, mount);
+  if (at < 0) return undefined;
+  return url.startsWith('/', at) ? url.slice(at) : `/${url.slice(at)}`;
 }
 
 /** `ws://b` → `ws://b/`, `ws://b/app?x` → `ws://b/app/?x`: the path to append always starts with `/`. */

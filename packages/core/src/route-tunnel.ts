@@ -73,6 +73,8 @@ export class RouteTunnel<Context> {
   readonly #table: (context: Context) => RuleTable;
   readonly #headers: RouteHeaders<Context> | undefined;
   readonly #usesCaptures: boolean;
+  /** The rules when they do not depend on the request, so upgrades can be claimed by them before any routing. */
+  readonly #rules: RuleTable | undefined;
 
   constructor(options: RouteTunnelOptions<Context>, adapter: string) {
     if (typeof options !== 'object' || options === null)
@@ -86,6 +88,7 @@ export class RouteTunnel<Context> {
     this.#headers = headers;
     if (rules !== undefined) {
       const table = this.engine.rules;
+      this.#rules = table;
       this.#table = () => table;
       this.#usesCaptures = false;
     } else if (typeof target === 'function') {
@@ -97,6 +100,15 @@ export class RouteTunnel<Context> {
       this.#table = () => table;
       this.#usesCaptures = true;
     }
+  }
+
+  /**
+   * Whether an upgrade to the mount-relative `path` is one this route would tunnel (or refuse as malformed), as far
+   * as can be told before the framework routes it: `rules` are asked; a target takes every path.
+   */
+  wants(req: IncomingMessage, path: string): boolean {
+    const kind = this.#rules?.route(req, path).kind;
+    return kind === undefined || kind === 'tunnel' || kind === 'reject';
   }
 
   /** Routes one request that reached the route; see {@link RouteResult}. */

@@ -6,7 +6,7 @@
 
 import {
   bridgeUpgrades,
-  prefixLength,
+  mountRelativePath,
   type RouteTunnelOptions,
   routeCaptures,
   routeTunnel,
@@ -37,18 +37,16 @@ const plugin: FastifyPluginCallback<FastifyTunnelOptions> = (fastify, options, d
     ...tunnelOptions
   } = options as FastifyTunnelOptions & Record<string, unknown>;
   const route = routeTunnel<FastifyRequest>(tunnelOptions, undefined, '@wstunnel/fastify');
-  const prefix = fastify.prefix;
-  const mountLength = (url: string): number => (prefix === '' ? 0 : prefixLength(url.split('?')[0]!, prefix));
+  const mountRelative = (url: string): string | undefined => mountRelativePath(url, fastify.prefix);
   engines.set(fastify.server, [...tunnelsOf(fastify), route.engine]);
   // Bodies reach the backend as the client sent them: no parser may read them first.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (_request, _payload, parsed) => parsed(null));
   const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    const path = request.url.slice(mountLength(request.url));
     const result = await route.handle({
       req: request.raw,
       res: reply.raw,
-      path: path.startsWith('/') ? path : `/${path}`,
+      path: mountRelative(request.url) ?? request.url,
       captures: routeCaptures(request.params),
       context: request,
       respond: () => reply.hijack(),
@@ -62,7 +60,10 @@ const plugin: FastifyPluginCallback<FastifyTunnelOptions> = (fastify, options, d
   fastify.all('/*', handler);
   // Only upgrades under this plugin's prefix go through Fastify's router; others stay with their owners.
   const stop = bridgeUpgrades(fastify.server, (req, res) => fastify.routing(req, res), {
-    claim: (req) => mountLength(req.url ?? '') >= 0,
+    claim: (req) => {
+      const path = mountRelative(req.url ?? '');
+      return path !== undefined && route.wants(req, path);
+    },
   });
   fastify.addHook('preClose', async () => {
     stop();
