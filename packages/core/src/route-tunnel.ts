@@ -111,6 +111,27 @@ export class RouteTunnel<Context> {
     return kind === undefined || kind === 'tunnel' || kind === 'reject';
   }
 
+  /**
+   * The decision for one request, headers included, without acting on it. Throws a {@link TunnelError} (500) when
+   * the target or headers function fails.
+   */
+  decide(call: Pick<RouteCall<Context>, 'req' | 'path' | 'captures' | 'context'>): RouteDecision {
+    try {
+      const table = this.#table(call.context);
+      const decision = table.route(
+        call.req,
+        call.path,
+        this.#usesCaptures ? (call.captures ?? []) : undefined,
+      );
+      if ((decision.kind !== 'tunnel' && decision.kind !== 'http') || this.#headers === undefined)
+        return decision;
+      const headers = routeHeaders(this.#headers(call.context));
+      return headers === undefined ? decision : { ...decision, headers };
+    } catch (error) {
+      throw toTunnelError(error);
+    }
+  }
+
   /** Routes one request that reached the route; see {@link RouteResult}. */
   handle(call: RouteCall<Context>): RouteResult {
     const { req } = call;
@@ -118,14 +139,9 @@ export class RouteTunnel<Context> {
     if (!bridged) warnIfUnbridged(req);
     let decision: RouteDecision;
     try {
-      const table = this.#table(call.context);
-      decision = table.route(req, call.path, this.#usesCaptures ? (call.captures ?? []) : undefined);
-      if (decision.kind === 'tunnel' || decision.kind === 'http') {
-        const headers = this.#headers === undefined ? undefined : routeHeaders(this.#headers(call.context));
-        if (headers !== undefined) decision = { ...decision, headers } as typeof decision;
-      }
+      decision = this.decide(call);
     } catch (error) {
-      return this.#refuse(req, toTunnelError(error));
+      return this.#refuse(req, error as TunnelError);
     }
     if (decision.kind === 'pass') return Promise.resolve('pass');
     if (decision.kind === 'reject')
