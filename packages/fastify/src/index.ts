@@ -12,7 +12,7 @@ import {
   routeTunnel,
   type Wstunnel,
 } from '@wstunnel/core';
-import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 
 /** Options of the plugin; target and header functions receive the Fastify `request` (params, decorations). */
@@ -29,7 +29,8 @@ export function tunnelsOf(fastify: FastifyInstance): readonly Wstunnel[] {
   return engines.get(fastify.server) ?? [];
 }
 
-const plugin: FastifyPluginCallback<FastifyTunnelOptions> = (fastify, options, done) => {
+// Async, so a configuration error rejects register() and ready() (avvio does not catch a callback plugin's throw).
+const plugin: FastifyPluginAsync<FastifyTunnelOptions> = async (fastify, options) => {
   const {
     closeTimeout,
     prefix: _prefix,
@@ -69,7 +70,6 @@ const plugin: FastifyPluginCallback<FastifyTunnelOptions> = (fastify, options, d
     stop();
     await route.engine.close(closeTimeout === undefined ? {} : { timeout: closeTimeout });
   });
-  done();
 };
 
 /**
@@ -77,7 +77,7 @@ const plugin: FastifyPluginCallback<FastifyTunnelOptions> = (fastify, options, d
  * parent's hooks ran: `fastify.register(wstunnel, { prefix: '/ws2', target: 'ws://echo/' })`. Plain requests are
  * proxied per the rule semantics; errors reach `setErrorHandler`; `fastify.close()` drains the tunnels.
  */
-export const wstunnel: FastifyPluginCallback<FastifyTunnelOptions> = fp(plugin, {
+export const wstunnel: FastifyPluginAsync<FastifyTunnelOptions> = fp(plugin, {
   fastify: '5.x',
   name: '@wstunnel/fastify',
   encapsulate: true,
