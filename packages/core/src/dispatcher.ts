@@ -68,7 +68,16 @@ export function passUpgradeOn(
     }
   }
   const listeners = server.listeners('upgrade').filter((listener) => listener !== dispatcher?.unclaimed);
-  for (const listener of listeners) listener.call(server, req, socket, head);
+  try {
+    for (const listener of listeners) listener.call(server, req, socket, head);
+  } catch (error) {
+    // Node would have crashed on a throwing 'upgrade' listener; here it is inside an app's response, so it is contained.
+    process.emitWarning(
+      `wstunnel: an 'upgrade' listener threw: ${(error as Error).message}`,
+      'WstunnelWarning',
+    );
+    socket.destroy();
+  }
   return listeners.length > 0;
 }
 

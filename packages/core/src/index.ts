@@ -52,6 +52,7 @@ export {
   RouteTunnel,
   type RouteTunnelOptions,
   routeCaptures,
+  routeMatch,
   routeTunnel,
 } from './route-tunnel.ts';
 export {

@@ -10,7 +10,12 @@ import { configError, TunnelError } from './errors.ts';
 import type { TunnelOutcome } from './events.ts';
 import type { Rule, WstunnelOptions } from './options.ts';
 import { routeHeaders } from './route-headers.ts';
-import { compileRouteTarget, type TargetCache } from './route-target.ts';
+import {
+  compileRouteTarget,
+  type RouteTargetTable,
+  routeWholePath,
+  type TargetCache,
+} from './route-target.ts';
 import type { HeaderPatch, RouteDecision, RuleTable } from './rules.ts';
 import {
   bridgedUpgrade,
@@ -52,6 +57,12 @@ export interface RouteCall<Context> {
   readonly path: string;
   /** The route's parameters, in order: they stand for `$1`-`$9`. */
   readonly captures?: readonly (string | undefined)[];
+  /**
+   * How the framework matched: `undefined` for a mount or plain middleware (the target is a prefix for `path`),
+   * `'path'` for a string route that matched the whole path (Apache `<Location>`: the target URL as written), or
+   * `'regex'` for a regex route (Apache `ProxyPassMatch`: `$N`, or the whole path appended).
+   */
+  readonly matched?: 'path' | 'regex' | undefined;
   /** What target and header functions receive. */
   readonly context: Context;
   /** Called just before wstunnel answers on `res` or takes the socket, so the framework stops answering itself. */
@@ -70,9 +81,9 @@ export type RouteResult = Promise<'pass' | 'handled'>;
 export class RouteTunnel<Context> {
   /** The engine: its events, `size`, `openTunnels` and `close()` are the route's. */
   readonly engine: Wstunnel;
-  readonly #table: (context: Context) => RuleTable;
+  /** The route's target, compiled (per URL a target function returns), or `undefined` with `rules`. */
+  readonly #target: ((context: Context) => RouteTargetTable) | undefined;
   readonly #headers: RouteHeaders<Context> | undefined;
-  readonly #usesCaptures: boolean;
   /** The rules when they do not depend on the request, so upgrades can be claimed by them before any routing. */
   readonly #rules: RuleTable | undefined;
 
@@ -87,18 +98,13 @@ export class RouteTunnel<Context> {
     this.engine = new Wstunnel({ ...engineOptions, rules: rules ?? [] });
     this.#headers = headers;
     if (rules !== undefined) {
-      const table = this.engine.rules;
-      this.#rules = table;
-      this.#table = () => table;
-      this.#usesCaptures = false;
+      this.#rules = this.engine.rules;
     } else if (typeof target === 'function') {
       const cache: TargetCache = new Map();
-      this.#table = (context) => compileRouteTarget(resolveTarget(target, context), engineOptions, cache);
-      this.#usesCaptures = true;
+      this.#target = (context) => compileRouteTarget(resolveTarget(target, context), engineOptions, cache);
     } else {
-      const table = compileRouteTarget(String(target), engineOptions, undefined);
-      this.#table = () => table;
-      this.#usesCaptures = true;
+      const compiled = compileRouteTarget(String(target), engineOptions, undefined);
+      this.#target = () => compiled;
     }
   }
 
@@ -115,14 +121,9 @@ export class RouteTunnel<Context> {
    * The decision for one request, headers included, without acting on it. Throws a {@link TunnelError} (500) when
    * the target or headers function fails.
    */
-  decide(call: Pick<RouteCall<Context>, 'req' | 'path' | 'captures' | 'context'>): RouteDecision {
+  decide(call: Pick<RouteCall<Context>, 'req' | 'path' | 'captures' | 'context' | 'matched'>): RouteDecision {
     try {
-      const table = this.#table(call.context);
-      const decision = table.route(
-        call.req,
-        call.path,
-        this.#usesCaptures ? (call.captures ?? []) : undefined,
-      );
+      const decision = this.#route(call);
       if ((decision.kind !== 'tunnel' && decision.kind !== 'http') || this.#headers === undefined)
         return decision;
       const headers = routeHeaders(this.#headers(call.context));
@@ -130,6 +131,15 @@ export class RouteTunnel<Context> {
     } catch (error) {
       throw toTunnelError(error);
     }
+  }
+
+  #route(call: Pick<RouteCall<Context>, 'req' | 'path' | 'captures' | 'context' | 'matched'>): RouteDecision {
+    if (this.#target === undefined) return this.#rules!.route(call.req, call.path);
+    const compiled = this.#target(call.context);
+    const captures = call.captures ?? [];
+    if (call.matched === 'path' && !compiled.backreferences)
+      return routeWholePath(compiled, call.req, call.path, captures);
+    return compiled.table.route(call.req, call.path, captures);
   }
 
   /** Routes one request that reached the route; see {@link RouteResult}. */
@@ -244,6 +254,12 @@ export function drainable<Middleware extends object>(
     close: (options?: CloseOptions) => engine.close(options),
     [Symbol.asyncDispose]: () => engine.close(),
   });
+}
+
+/** How a framework route matched, from its pattern (Express `req.route.path`, @koa/router `ctx._matchedRoute`). */
+export function routeMatch(pattern: unknown): 'path' | 'regex' | undefined {
+  if (pattern === undefined || pattern === null) return undefined;
+  return typeof pattern === 'string' ? 'path' : 'regex';
 }
 
 /** The route's parameters in declaration order (Express `req.params`, `ctx.params`, Fastify `request.params`). */

@@ -122,7 +122,13 @@ function run(
       if (args[0] === 404 && !entry.settled) {
         entry.settled = true;
         res.detachSocket(socket as Parameters<ServerResponse['detachSocket']>[0]);
-        if (!passUpgradeOn(server, owner, req, socket, head)) res.assignSocket(socket as never);
+        // res.end() corks the socket before this implicit writeHead and uncorks only a socket still bound to it.
+        const corked = socket.writableCorked;
+        for (let i = 0; i < corked; i++) socket.uncork();
+        if (!passUpgradeOn(server, owner, req, socket, head)) {
+          for (let i = 0; i < corked; i++) socket.cork();
+          res.assignSocket(socket as never);
+        }
       } else entry.settled = true;
       return writeHead.apply(this, args);
     } as ServerResponse['writeHead'];

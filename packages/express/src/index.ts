@@ -12,6 +12,7 @@ import {
   type RouteTarget,
   type RouteTunnelOptions,
   routeCaptures,
+  routeMatch,
   routeTunnel,
   type UpgradeBridgeOptions,
 } from '@wstunnel/core';
@@ -40,7 +41,8 @@ export function wstunnel(
 ): ExpressTunnel {
   const route = routeTunnel<Request>(targetOrOptions, options, '@wstunnel/express');
   const middleware: RequestHandler = function wstunnel(req, res, next) {
-    const call = { req, res, path: req.url, captures: routeCaptures(req.params), context: req };
+    const matched = routeMatch(req.route?.path);
+    const call = { req, res, path: req.url, captures: routeCaptures(req.params), matched, context: req };
     route.handle(call).then((result) => {
       if (result === 'pass') next();
     }, next);

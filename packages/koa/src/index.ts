@@ -12,6 +12,7 @@ import {
   type RouteTarget,
   type RouteTunnelOptions,
   routeCaptures,
+  routeMatch,
   routeTunnel,
   type UpgradeBridgeOptions,
 } from '@wstunnel/core';
@@ -46,6 +47,7 @@ export function wstunnel(
       res: ctx.res,
       path: ctx.url,
       captures: routeCaptures((ctx as { params?: unknown }).params),
+      matched: routeMatch((ctx as { _matchedRoute?: unknown })._matchedRoute),
       context: ctx,
       // Where wstunnel answers, Koa must not write its own response (Koa's documented escape hatch for raw `res`).
       respond: () => {
