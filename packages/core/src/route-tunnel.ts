@@ -39,9 +39,10 @@ export type RouteHeaders<Context> = (
 /** Options of a framework route's tunnel; target options apply to every backend it reaches. */
 export interface RouteTunnelOptions<Context> extends Omit<WstunnelOptions, 'rules'> {
   /**
-   * Where the route's requests go. A URL is a prefix: the mount-relative path is appended to it (`'ws://echo/'` under
-   * `/ws2/` sends `/ws2/chat` to `ws://echo/chat`), unless it holds `$1`-`$9`, which take the route's parameters in
-   * order (`$0` the whole mount-relative path) and are percent-encoded for where they land. Exclusive with `rules`.
+   * Where the route's requests go. Under a mount a URL is a prefix: the mount-relative path is appended to it
+   * (`'ws://echo/'` under `/ws2/` sends `/ws2/chat` to `ws://echo/chat`); in a string route, which matched the whole
+   * path, it is used as written (see {@link RouteCall.matched}). `$1`-`$9` take the route's parameters in order (`$0`
+   * the whole mount-relative path), percent-encoded for where they land. Exclusive with `rules`.
    */
   readonly target?: RouteTarget<Context>;
   /** Ordered rules matched against the mount-relative path, as for the gateway. Exclusive with `target`. */
