@@ -276,6 +276,21 @@ describe('Express: routes and their parameters', () => {
     assert.equal(backend.upgrades.length, 2);
   });
 
+  test("a wildcard route's $1 (Express 5 gives *rest as an array) reaches the backend instead of a 500", async () => {
+    const backend = await startAppBackend(defer);
+    const app = expressApp();
+    app.all('/files/*rest', owned(wstunnel(`${backend.origin}/f/$1`)));
+    const port = await start(app);
+
+    const client = await openWs(defer, port, '/files/a/b%20c');
+    assert.equal(await echo(client, 'hi'), 'hi');
+    assert.equal((await get(port, '/files/x/y')).body, 'plain /f/x/y');
+    assert.deepEqual(
+      backend.upgrades.map((seen) => seen.url),
+      ['/f/a/b%20c'],
+    );
+  });
+
   test('a target function sees req.params and what earlier middleware set (req.user)', async () => {
     const backend = await startAppBackend(defer);
     const app = expressApp();

@@ -82,6 +82,11 @@ export type RouteResult = Promise<'pass' | 'handled'>;
 export class RouteTunnel<Context> {
   /** The engine: its events, `size`, `openTunnels` and `close()` are the route's. */
   readonly engine: Wstunnel;
+  /**
+   * Whether a plain (non-upgrade) request can ever be proxied by this route. `false` when every target is a `ws://`
+   * or `wss://` one with `fallbackToHttp: false`: a framework can then leave plain requests to its other routes.
+   */
+  readonly servesPlainRequests: boolean;
   /** The route's target, compiled (per URL a target function returns), or `undefined` with `rules`. */
   readonly #target: ((context: Context) => RouteTargetTable) | undefined;
   readonly #headers: RouteHeaders<Context> | undefined;
@@ -100,12 +105,15 @@ export class RouteTunnel<Context> {
     this.#headers = headers;
     if (rules !== undefined) {
       this.#rules = this.engine.rules;
+      this.servesPlainRequests = servesPlain(this.#rules);
     } else if (typeof target === 'function') {
       const cache: TargetCache = new Map();
       this.#target = (context) => compileRouteTarget(resolveTarget(target, context), engineOptions, cache);
+      this.servesPlainRequests = true;
     } else {
       const compiled = compileRouteTarget(String(target), engineOptions, undefined);
       this.#target = () => compiled;
+      this.servesPlainRequests = servesPlain(compiled.table);
     }
   }
 
@@ -184,6 +192,13 @@ export class RouteTunnel<Context> {
     this.engine.reportFailure(req, error);
     return Promise.reject(error);
   }
+}
+
+/** Whether some rule of `table` proxies plain requests (ProxyWebsocketFallbackToProxyHttp, or an http target). */
+function servesPlain(table: RuleTable): boolean {
+  return table.rules.some(
+    (rule) => rule.kind !== 'exclude' && (!rule.target.websocketScheme || rule.target.fallbackToHttp),
+  );
 }
 
 function resolveTarget<Context>(target: (context: Context) => string | URL, context: Context): string {
@@ -265,5 +280,9 @@ export function routeMatch(pattern: unknown): 'path' | 'regex' | undefined {
 
 /** The route's parameters in declaration order (Express `req.params`, `ctx.params`, Fastify `request.params`). */
 export function routeCaptures(params: unknown): readonly (string | undefined)[] {
-  return typeof params === 'object' && params !== null ? (Object.values(params) as string[]) : [];
+  if (typeof params !== 'object' || params === null) return [];
+  // Express 5 gives a wildcard parameter (`/files/*rest`) as its segments.
+  return Object.values(params).map((value) =>
+    Array.isArray(value) ? value.join('/') : typeof value === 'string' ? value : undefined,
+  );
 }

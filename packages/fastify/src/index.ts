@@ -4,7 +4,9 @@
  * @module
  */
 
+import type { IncomingMessage } from 'node:http';
 import {
+  bridgedUpgrade,
   bridgeUpgrades,
   mountRelativePath,
   type RouteTunnelOptions,
@@ -20,6 +22,20 @@ export interface FastifyTunnelOptions extends RouteTunnelOptions<FastifyRequest>
   /** Milliseconds `fastify.close()` gives open tunnels before ending them (see `Wstunnel.close`). Default 5 000. */
   readonly closeTimeout?: number;
 }
+
+/** find-my-way constraint: "an upgrade the bridge is running through Fastify", so plain requests skip such routes. */
+const UPGRADE_CONSTRAINT: Parameters<FastifyInstance['addConstraintStrategy']>[0] = {
+  name: 'wstunnelUpgrade',
+  storage() {
+    const handlers = new Map();
+    return {
+      get: (value) => handlers.get(value) ?? null,
+      set: (value, handler) => void handlers.set(value, handler),
+    };
+  },
+  deriveConstraint: (req: IncomingMessage) => (bridgedUpgrade(req) === undefined ? undefined : 'yes'),
+  mustMatchWhenDerived: false,
+};
 
 /** Engines registered per server: the plugin is encapsulated, so a decorator would not reach the parent. */
 const engines = new WeakMap<object, Wstunnel[]>();
@@ -57,8 +73,12 @@ const plugin: FastifyPluginAsync<FastifyTunnelOptions> = async (fastify, options
     });
     if (result === 'pass') reply.callNotFound();
   };
-  fastify.all('/', handler);
-  fastify.all('/*', handler);
+  // Routes that never serve plain requests match upgrades only, so plain ones reach the app's other routes.
+  const upgradesOnly = route.servesPlainRequests ? {} : { constraints: { [UPGRADE_CONSTRAINT.name]: 'yes' } };
+  if (!route.servesPlainRequests && !fastify.hasConstraintStrategy(UPGRADE_CONSTRAINT.name))
+    fastify.addConstraintStrategy(UPGRADE_CONSTRAINT);
+  fastify.all('/', upgradesOnly, handler);
+  fastify.all('/*', upgradesOnly, handler);
   // Only upgrades under this plugin's prefix go through Fastify's router; others stay with their owners.
   const stop = bridgeUpgrades(fastify.server, (req, res) => fastify.routing(req, res), {
     claim: (req) => {
