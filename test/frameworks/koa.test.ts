@@ -206,6 +206,41 @@ describe('Koa: where the tunnel sits', () => {
     assert.equal((await upgrade(defer, port, '/myApp/wsX')).status, 404);
   });
 
+  test('a route that passed does not turn a later app-level tunnel into a whole-path route (/app/page reached /)', async () => {
+    const backend = await startAppBackend(defer);
+    const { app } = koaApp();
+    const router = new Router();
+    // Takes upgrades only; a plain request passes on, with @koa/router's ctx._matchedRoute still set.
+    router.all('/app/{*rest}', owned(wstunnel(`${backend.origin}/app/$1`, { fallbackToHttp: false })));
+    app.use(router.routes());
+    app.use(owned(wstunnel(`${backend.origin}/`)));
+    const port = await start(app);
+
+    assert.equal((await get(port, '/app/page?q=1')).body, 'plain /app/page?q=1');
+    const client = await openWs(defer, port, '/app/chat');
+    assert.equal(await echo(client, 'hi'), 'hi');
+    assert.deepEqual(
+      backend.upgrades.map((seen) => seen.url),
+      ['/app/chat'],
+    );
+  });
+
+  test('regex routes: ctx.captures are $1..$9', async () => {
+    const backend = await startAppBackend(defer);
+    const { app } = koaApp();
+    const router = new Router();
+    router.get(/^\/(myApp)\/(ws)$/, owned(wstunnel(`${backend.origin}/$2/$1`)));
+    app.use(router.routes());
+    const port = await start(app);
+
+    const client = await openWs(defer, port, '/myApp/ws');
+    assert.equal(await echo(client, 'hi'), 'hi');
+    assert.deepEqual(
+      backend.upgrades.map((seen) => seen.url),
+      ['/ws/myApp'],
+    );
+  });
+
   test('fallbackToHttp: false on a ws:// target: a plain GET goes on to the next middleware', async () => {
     const backend = await startAppBackend(defer);
     const { app } = koaApp();

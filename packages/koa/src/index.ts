@@ -18,6 +18,12 @@ import {
 } from '@wstunnel/core';
 import type Koa from 'koa';
 
+/** What wstunnel reads of an @koa/router layer in `ctx.matched`. */
+interface RouterLayer {
+  readonly path: unknown;
+  readonly stack: readonly unknown[];
+}
+
 /** Options of {@link wstunnel}; target and header functions receive the Koa context (`ctx.state.user`, params). */
 export type KoaTunnelOptions = RouteTunnelOptions<Koa.Context>;
 
@@ -42,12 +48,15 @@ export function wstunnel(
 ): KoaTunnel {
   const route = routeTunnel<Koa.Context>(targetOrOptions, options, '@wstunnel/koa');
   const middleware: Koa.Middleware = async function wstunnel(ctx, next) {
+    // Only the @koa/router route this middleware belongs to counts: one matched earlier leaves its traces on ctx.
+    const { matched = [], captures } = ctx as { matched?: RouterLayer[]; captures?: string[] };
+    const layer = matched.find((candidate) => candidate.stack.includes(middleware));
     const result = await route.handle({
       req: ctx.req,
       res: ctx.res,
       path: ctx.url,
-      captures: routeCaptures((ctx as { params?: unknown }).params),
-      matched: routeMatch((ctx as { _matchedRoute?: unknown })._matchedRoute),
+      captures: layer === undefined ? [] : (captures ?? routeCaptures(ctx['params'])),
+      matched: routeMatch(layer?.path),
       context: ctx,
       // Where wstunnel answers, Koa must not write its own response (Koa's documented escape hatch for raw `res`).
       respond: () => {
