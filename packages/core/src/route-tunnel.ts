@@ -16,7 +16,7 @@ import {
   routeWholePath,
   type TargetCache,
 } from './route-target.ts';
-import type { HeaderPatch, RouteDecision, RuleTable } from './rules.ts';
+import type { RouteDecision, RuleTable } from './rules.ts';
 import {
   bridgedUpgrade,
   bridgesUpgrades,
