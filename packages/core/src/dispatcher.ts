@@ -46,6 +46,14 @@ export function attachUpgradeOwner(server: Server, owner: UpgradeOwner): () => v
   };
 }
 
+/** Whether an owner after `from`, or a foreign `'upgrade'` listener, would take an upgrade `from` declines. */
+export function hasTaker(server: Server, from: UpgradeOwner, req: IncomingMessage): boolean {
+  const dispatcher = (server as DispatchedServer)[kDispatcher];
+  const owners = dispatcher?.owners ?? [];
+  if (owners.slice(owners.indexOf(from) + 1).some((owner) => owner.route(req) !== undefined)) return true;
+  return server.listeners('upgrade').some((listener) => listener !== dispatcher?.unclaimed);
+}
+
 /**
  * Offers an upgrade that `from` claimed but did not take (a framework app that has no route for it) to the owners
  * attached after `from`, then to the server's other `'upgrade'` listeners. Returns `false`, touching nothing, when

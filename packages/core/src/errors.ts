@@ -65,9 +65,9 @@ export class TunnelError extends Error {
     return this.status;
   }
 
-  /** Frameworks may show the message to the client: it never quotes backend bytes. */
+  /** Whether frameworks may show the message to the client (the http-errors convention: client errors only). */
   get expose(): boolean {
-    return true;
+    return this.status !== undefined && this.status < 500;
   }
 
   /** `instanceof` also recognises errors from another copy of this package. */

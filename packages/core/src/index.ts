@@ -51,6 +51,7 @@ export {
   type RouteTarget,
   RouteTunnel,
   type RouteTunnelOptions,
+  regexCaptures,
   routeCaptures,
   routeMatch,
   routeTunnel,

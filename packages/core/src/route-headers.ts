@@ -5,8 +5,11 @@ import type { HeaderPatch } from './rules.ts';
 
 /** RFC 9110 5.1 field-name token. */
 const FIELD_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-/** RFC 9110 5.5: no line break or NUL may reach the backend's request head. */
-const UNSAFE_VALUE = /[\0\r\n]/;
+/**
+ * RFC 9110 5.5 field-value characters, as Node checks them: nothing else, since the tunnel's request head is written
+ * as latin1 and U+010D U+010A would turn into CR LF there.
+ */
+const UNSAFE_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Fields wstunnel decides itself: the framing and routing of the request, and the forwarding trail. */
 const RESERVED: ReadonlySet<string> = new Set([
   ...HOP_BY_HOP,
@@ -30,7 +33,7 @@ export function routeHeaders(
     if (!FIELD_NAME.test(name)) throw new TypeError(`"${name}" is not a valid header field name`);
     if (RESERVED.has(lower)) throw new TypeError(`header "${name}" is set by wstunnel itself`);
     if (value !== undefined && (typeof value !== 'string' || UNSAFE_VALUE.test(value)))
-      throw new TypeError(`header "${name}" must be a string without CR, LF or NUL`);
+      throw new TypeError(`header "${name}" must be a string of visible latin1 characters, spaces and tabs`);
     patch.set(lower, value);
   }
   return patch;

@@ -88,6 +88,7 @@ export function routeWholePath(
  * `undefined` when `url` is not under it. What a framework does when it strips a mount or plugin prefix.
  */
 export function mountRelativePath(url: string, mount: string): string | undefined {
+  if (!url.startsWith('/')) return undefined; // absolute-form or `*`: under no mount
   const at = mount === '' || mount === '/' ? 0 : prefixLength(url.split('?')[0]!, mount);
   if (at < 0) return undefined;
   return url.startsWith('/', at) ? url.slice(at) : `/${url.slice(at)}`;

@@ -201,10 +201,23 @@ function servesPlain(table: RuleTable): boolean {
   );
 }
 
+/** `.` or `..` as a path segment, in any spelling, before URL parsing removes it silently (RFC 3986 5.2.4). */
+const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?=[/?#]|$)/i;
+
 function resolveTarget<Context>(target: (context: Context) => string | URL, context: Context): string {
   const url = target(context);
   if (typeof url !== 'string' && !(url instanceof URL))
     throw new TypeError(`the target function returned ${typeof url}, not a URL`);
+  // A decoded route parameter interpolated into the URL ("../../admin") would otherwise move the request elsewhere.
+  if (
+    typeof url === 'string' &&
+    DOT_SEGMENT.test(url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').split(/[?#]/)[0]!)
+  )
+    throw new TunnelError(
+      'ERR_WSTUNNEL_BAD_REQUEST',
+      400,
+      'the target function built a URL with a dot segment; encode interpolated parameters (encodeURIComponent) or use $1-$9',
+    );
   return String(url);
 }
 
@@ -275,14 +288,35 @@ export function drainable<Middleware extends object>(
 /** How a framework route matched, from its pattern (Express `req.route.path`, @koa/router `ctx._matchedRoute`). */
 export function routeMatch(pattern: unknown): 'path' | 'regex' | undefined {
   if (pattern === undefined || pattern === null) return undefined;
-  return typeof pattern === 'string' ? 'path' : 'regex';
+  const patterns: unknown[] = Array.isArray(pattern) ? pattern : [pattern];
+  return patterns.every((one) => typeof one === 'string') ? 'path' : 'regex';
 }
 
-/** The route's parameters in declaration order (Express `req.params`, `ctx.params`, Fastify `request.params`). */
-export function routeCaptures(params: unknown): readonly (string | undefined)[] {
+/** A regex route's captures in position order, from the raw (still percent-encoded) path, as ProxyPassMatch sees it. */
+export function regexCaptures(pattern: RegExp, path: string): readonly (string | undefined)[] {
+  const once =
+    pattern.global || pattern.sticky
+      ? new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''))
+      : pattern;
+  return once.exec(path)?.slice(1) ?? [];
+}
+
+/**
+ * The route's parameters in declaration order (Express `req.params`, Fastify `request.params`), which the framework
+ * has percent-decoded: `%` and, except in a wildcard, `/` are encoded again, so `a%2Fb` stays one segment and `%2541`
+ * stays `%41` for the backend. An Express 5 wildcard (`*rest`) arrives as its segments, each encoded, joined by `/`;
+ * `rawWildcard` is a Fastify `*` parameter as it was in the request-target.
+ */
+export function routeCaptures(params: unknown, rawWildcard?: string): readonly (string | undefined)[] {
   if (typeof params !== 'object' || params === null) return [];
-  // Express 5 gives a wildcard parameter (`/files/*rest`) as its segments.
-  return Object.values(params).map((value) =>
-    Array.isArray(value) ? value.join('/') : typeof value === 'string' ? value : undefined,
-  );
+  return Object.entries(params).map(([name, value]) => {
+    if (name === '*' && rawWildcard !== undefined) return rawWildcard;
+    if (Array.isArray(value)) return value.map((segment) => encodeDecoded(String(segment), true)).join('/');
+    return typeof value === 'string' ? encodeDecoded(value, name !== '*') : undefined;
+  });
+}
+
+function encodeDecoded(value: string, slash: boolean): string {
+  const percent = value.replaceAll('%', '%25');
+  return slash ? percent.replaceAll('/', '%2F') : percent;
 }

@@ -7,7 +7,7 @@
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { attachUpgradeOwner, passUpgradeOn, type UpgradeOwner } from './dispatcher.ts';
+import { attachUpgradeOwner, hasTaker, passUpgradeOn, type UpgradeOwner } from './dispatcher.ts';
 import { afterPendingResponse } from './pipelining.ts';
 import { respondOnSocket } from './plain-request.ts';
 
@@ -33,6 +33,22 @@ export interface BridgedUpgrade {
 interface Pending extends BridgedUpgrade {
   readonly res: ServerResponse;
   settled: boolean;
+  /** The socket's listeners before the app ran: whatever the app adds (Koa's on-finished) goes when it lets go. */
+  readonly listeners: ReadonlyMap<string, readonly unknown[]>;
+}
+
+/** Socket events frameworks watch on a response's socket. */
+const WATCHED = ['error', 'close', 'end', 'finish'] as const;
+
+/** Unbinds the app's response and the listeners the app put on the socket: the socket now belongs to someone else. */
+function release(entry: Pending): void {
+  const { socket, res } = entry;
+  res.detachSocket(socket as Parameters<ServerResponse['detachSocket']>[0]);
+  for (const event of WATCHED) {
+    const before = entry.listeners.get(event) ?? [];
+    for (const listener of socket.listeners(event))
+      if (!before.includes(listener)) socket.off(event, listener as (...args: unknown[]) => void);
+  }
 }
 
 const pending = new WeakMap<IncomingMessage, Pending>();
@@ -53,6 +69,9 @@ export function bridgeUpgrades(
   const claim = options.claim;
   const owner: UpgradeOwner = {
     route(req) {
+      // An upgrade request with a body is no tunnel (WebSocket is GET); as an upgrade its body could never be read.
+      if (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0')
+        return undefined;
       if (claim !== undefined && !claim(req)) return undefined;
       return (request, socket, head) => {
         void afterPendingResponse(socket, async () => run(server, owner, app, request, socket, head));
@@ -94,7 +113,7 @@ export function takeBridgedUpgrade(req: IncomingMessage): BridgedUpgrade | undef
   const entry = unsettled(req);
   if (entry === undefined) return undefined;
   entry.settled = true;
-  entry.res.detachSocket(entry.socket as Parameters<ServerResponse['detachSocket']>[0]);
+  release(entry);
   return entry;
 }
 
@@ -113,22 +132,19 @@ function run(
   head: Buffer,
 ): void {
   respondOnSocket(req, socket, (res) => {
-    const entry: Pending = { socket, head, res, settled: false };
+    const listeners = new Map(WATCHED.map((event) => [event, socket.listeners(event)]));
+    const entry: Pending = { socket, head, res, settled: false, listeners };
     pending.set(req, entry);
     const writeHead = res.writeHead;
     // Every framework answers an unknown path through writeHead(404): that is the app declining the upgrade, which
     // then goes on to the owners and listeners after it. With none there, the framework's 404 stands.
     res.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
-      if (args[0] === 404 && !entry.settled) {
+      if (args[0] === 404 && !entry.settled && hasTaker(server, owner, req)) {
         entry.settled = true;
-        res.detachSocket(socket as Parameters<ServerResponse['detachSocket']>[0]);
+        release(entry);
         // res.end() corks the socket before this implicit writeHead and uncorks only a socket still bound to it.
-        const corked = socket.writableCorked;
-        for (let i = 0; i < corked; i++) socket.uncork();
-        if (!passUpgradeOn(server, owner, req, socket, head)) {
-          for (let i = 0; i < corked; i++) socket.cork();
-          res.assignSocket(socket as never);
-        }
+        while (socket.writableCorked > 0) socket.uncork();
+        passUpgradeOn(server, owner, req, socket, head);
       } else entry.settled = true;
       return writeHead.apply(this, args);
     } as ServerResponse['writeHead'];

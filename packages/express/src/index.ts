@@ -11,6 +11,7 @@ import {
   drainable,
   type RouteTarget,
   type RouteTunnelOptions,
+  regexCaptures,
   routeCaptures,
   routeMatch,
   routeTunnel,
@@ -39,15 +40,18 @@ export function wstunnel(
   targetOrOptions: RouteTarget<Request> | ExpressTunnelOptions,
   options?: ExpressTargetOptions,
 ): ExpressTunnel {
-  const route = routeTunnel<Request>(targetOrOptions, options, '@wstunnel/express');
+  const tunnel = routeTunnel<Request>(targetOrOptions, options, '@wstunnel/express');
   const middleware: RequestHandler = function wstunnel(req, res, next) {
-    const matched = routeMatch(req.route?.path);
-    const call = { req, res, path: req.url, captures: routeCaptures(req.params), matched, context: req };
-    route.handle(call).then((result) => {
+    // req.route outlives the route that set it: only a route holding this middleware is ours.
+    const route = req.route as { path: unknown; stack: { handle: unknown }[] } | undefined;
+    const pattern = route?.stack.some((layer) => layer.handle === middleware) ? route.path : undefined;
+    const captures = pattern instanceof RegExp ? regexCaptures(pattern, req.path) : routeCaptures(req.params);
+    const call = { req, res, path: req.url, captures, matched: routeMatch(pattern), context: req };
+    tunnel.handle(call).then((result) => {
       if (result === 'pass') next();
     }, next);
   };
-  return drainable(middleware, route);
+  return drainable(middleware, tunnel);
 }
 
 /**

@@ -60,11 +60,13 @@ const plugin: FastifyPluginAsync<FastifyTunnelOptions> = async (fastify, options
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', (_request, _payload, parsed) => parsed(null));
   const handler = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const path = mountRelative(request.url) ?? request.url;
     const result = await route.handle({
       req: request.raw,
       res: reply.raw,
-      path: mountRelative(request.url) ?? request.url,
-      captures: routeCaptures(request.params),
+      path,
+      // This plugin's own `/*` route gives `*`: taken from the request-target, so `%2F` stays inside its segment.
+      captures: routeCaptures(request.params, path.slice(1).split('?')[0]),
       context: request,
       respond: () => reply.hijack(),
       outcome: (outcome) => {
