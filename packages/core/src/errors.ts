@@ -65,9 +65,12 @@ export class TunnelError extends Error {
     return this.status;
   }
 
-  /** Whether frameworks may show the message to the client (the http-errors convention: client errors only). */
+  /**
+   * Whether frameworks may show the message to the client: client errors (the http-errors convention), and the
+   * setup mistake of a missing upgrade bridge, whose message is the fix.
+   */
   get expose(): boolean {
-    return this.status !== undefined && this.status < 500;
+    return (this.status !== undefined && this.status < 500) || this.code === 'ERR_WSTUNNEL_UPGRADE_NOT_ROUTED';
   }
 
   /** `instanceof` also recognises errors from another copy of this package. */
