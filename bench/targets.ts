@@ -56,6 +56,20 @@ export const TARGETS: readonly Target[] = [
       ],
     }),
   },
+  ...(['express', 'koa', 'fastify'] as const).map((framework) => ({
+    name: framework,
+    description: `@wstunnel/${framework} in a minimal ${framework} app, upgrades routed through the framework`,
+    start: ({ port, backendPort }: TargetContext): ProxyCommand => ({
+      command: node,
+      args: [
+        EXIT_WITH_PARENT,
+        '--conditions=@wstunnel/source',
+        server(`${framework}-wstunnel.ts`),
+        String(port),
+        String(backendPort),
+      ],
+    }),
+  })),
   {
     name: 'hpm',
     description: 'Express 5 + http-proxy-middleware 4, ws: true, upgrade subscribed explicitly',

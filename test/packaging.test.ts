@@ -1,10 +1,10 @@
 /**
- * Why: "every package is publishable as it stands". Packs @wstunnel/core and @wstunnel/cli exactly as
+ * Why: "every package is publishable as it stands". Packs every @wstunnel package exactly as
  * `pnpm publish` would, installs the tarballs into a scratch project outside the workspace, and uses them
  * the way consumers do: ESM import, CommonJS require (require(esm)), the `wstunnel` bin, a strict
  * TypeScript consumer without the `@wstunnel/source` condition, plus publint and attw on the tarballs.
  *
- * Assumes `tsc -b` built dist/; builds the two packages itself only if their dist is missing.
+ * Assumes `tsc -b` built dist/; builds the packages itself only if their dist is missing.
  */
 
 import assert from 'node:assert/strict';
@@ -17,7 +17,9 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const PACKAGES = ['core', 'cli'] as const;
+const PACKAGES = ['core', 'cli', 'express', 'koa', 'fastify'] as const;
+/** The adapters: the framework is a peer the consumer brings; they import it for types only (fastify-plugin aside). */
+const ADAPTERS = ['express', 'koa', 'fastify'] as const;
 type PackageDir = (typeof PACKAGES)[number];
 
 interface Run {
@@ -101,8 +103,9 @@ before(
       // Only the publishable projects: the test project may be mid-edit and must not block packing.
       // --force: tsc -b only compares sources with tsconfig.tsbuildinfo, so a deleted dist looks up to date.
       const tsc = await binOf('typescript', 'tsc');
-      const build = await run(process.execPath, [tsc, '-b', '--force', 'packages/cli'], ROOT, 60_000);
-      assertSucceeded(build, 'tsc -b --force packages/cli (dist/ was missing)');
+      const projects = PACKAGES.filter((dir) => dir !== 'core').map((dir) => `packages/${dir}`);
+      const build = await run(process.execPath, [tsc, '-b', '--force', ...projects], ROOT, 60_000);
+      assertSucceeded(build, 'tsc -b --force of the packages (dist/ was missing)');
     }
 
     work = await mkdtemp(join(tmpdir(), 'wstunnel-packaging-'));
@@ -146,8 +149,9 @@ before(
         '--no-fund',
         '--no-update-notifier',
         '--loglevel=error',
-        tarballs.get('core')!,
-        tarballs.get('cli')!,
+        // The frameworks are peers; a consumer has one of them, and none is needed to load an adapter.
+        '--legacy-peer-deps',
+        ...PACKAGES.map((dir) => tarballs.get(dir)!),
         `@types/node@${typesNode.version}`,
       ],
       scratch,
@@ -190,8 +194,13 @@ test('the tarballs carry LICENSE, built files, and no workspace: specifiers', as
   );
 });
 
-test('ESM consumers can import both packages, resolved to dist/', async () => {
+test('ESM consumers can import every package, resolved to dist/', async () => {
   const script = `
+    const adapters = {};
+    for (const name of ${JSON.stringify(ADAPTERS)}) {
+      const adapter = await import('@wstunnel/' + name);
+      adapters[name] = [typeof adapter.wstunnel, import.meta.resolve('@wstunnel/' + name)];
+    }
     const core = await import('@wstunnel/core');
     const cli = await import('@wstunnel/cli');
     const gateway = await cli.startGateway({
@@ -206,6 +215,7 @@ test('ESM consumers can import both packages, resolved to dist/', async () => {
       cli: ['startGateway', 'main'].map((k) => k + ':' + typeof cli[k]),
       resolved: [import.meta.resolve('@wstunnel/core'), import.meta.resolve('@wstunnel/cli')],
       url,
+      adapters,
     }));
   `;
   await writeFile(join(scratch, 'check-import.mjs'), script);
@@ -216,7 +226,13 @@ test('ESM consumers can import both packages, resolved to dist/', async () => {
     cli: string[];
     resolved: string[];
     url: string;
+    adapters: Record<string, [string, string]>;
   };
+  for (const name of ADAPTERS) {
+    const [kind, url] = seen.adapters[name] ?? [];
+    assert.equal(kind, 'function', `import('@wstunnel/${name}').wstunnel\n${show(result)}`);
+    assert.match(String(url), new RegExp(`/node_modules/@wstunnel/${name}/dist/index\\.js$`));
+  }
   assert.deepEqual(
     seen.core,
     ['createWstunnel:function', 'RuleTable:function', 'TunnelError:function', 'WstunnelConfigError:function'],

@@ -21,6 +21,8 @@ export interface UpgradeOwner {
 
 interface Dispatcher {
   readonly owners: UpgradeOwner[];
+  /** The dispatcher's own 'upgrade' listener (for unclaimed upgrades), which is not a foreign one. */
+  readonly unclaimed: (req: IncomingMessage, socket: Duplex) => void;
   uninstall(): void;
 }
 
@@ -42,6 +44,49 @@ export function attachUpgradeOwner(server: Server, owner: UpgradeOwner): () => v
     dispatcher.owners.splice(at, 1);
     if (dispatcher.owners.length === 0) dispatcher.uninstall();
   };
+}
+
+/** Whether an owner after `from`, or a foreign `'upgrade'` listener, would take an upgrade `from` declines. */
+export function hasTaker(server: Server, from: UpgradeOwner, req: IncomingMessage): boolean {
+  const dispatcher = (server as DispatchedServer)[kDispatcher];
+  const owners = dispatcher?.owners ?? [];
+  if (owners.slice(owners.indexOf(from) + 1).some((owner) => owner.route(req) !== undefined)) return true;
+  return server.listeners('upgrade').some((listener) => listener !== dispatcher?.unclaimed);
+}
+
+/**
+ * Offers an upgrade that `from` claimed but did not take (a framework app that has no route for it) to the owners
+ * attached after `from`, then to the server's other `'upgrade'` listeners. Returns `false`, touching nothing, when
+ * none is there to take it.
+ */
+export function passUpgradeOn(
+  server: Server,
+  from: UpgradeOwner,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): boolean {
+  const dispatcher = (server as DispatchedServer)[kDispatcher];
+  const owners = dispatcher?.owners ?? [];
+  for (const owner of owners.slice(owners.indexOf(from) + 1)) {
+    const handler = owner.route(req);
+    if (handler !== undefined) {
+      handler(req, socket, head);
+      return true;
+    }
+  }
+  const listeners = server.listeners('upgrade').filter((listener) => listener !== dispatcher?.unclaimed);
+  try {
+    for (const listener of listeners) listener.call(server, req, socket, head);
+  } catch (error) {
+    // Node would have crashed on a throwing 'upgrade' listener; here it is inside an app's response, so it is contained.
+    process.emitWarning(
+      `wstunnel: an 'upgrade' listener threw: ${(error as Error).message}`,
+      'WstunnelWarning',
+    );
+    socket.destroy();
+  }
+  return listeners.length > 0;
 }
 
 function install(server: DispatchedServer): Dispatcher {
@@ -84,6 +129,7 @@ function install(server: DispatchedServer): Dispatcher {
   const restoreDecision = decideUpgradesEarly(server, owners);
   const dispatcher: Dispatcher = {
     owners,
+    unclaimed,
     uninstall() {
       if (server.emit === emit) server.emit = originalEmit;
       server.off('upgrade', unclaimed);

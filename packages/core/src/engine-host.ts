@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { TunnelError, type TunnelErrorCode } from './errors.ts';
 import { requestInfo, type TunnelInfo, type TunnelOutcome, type WstunnelEvents } from './events.ts';
+import type { PlainHooks } from './http-forward.ts';
 import { writeErrorResponse, writeErrorToResponse } from './http-responses.ts';
 import type { Target } from './target.ts';
 
@@ -47,7 +48,10 @@ export function refuseRequest(
   code: TunnelErrorCode,
   status: number,
   message: string,
+  hooks?: PlainHooks,
 ): void {
-  writeErrorToResponse(res, status, message);
-  failed(host, new TunnelError(code, status, message), requestInfo(req, '-', '-'));
+  const error = new TunnelError(code, status, message);
+  if (hooks?.fail !== undefined) hooks.fail(error);
+  else writeErrorToResponse(res, status, message);
+  failed(host, error, requestInfo(req, '-', '-'));
 }

@@ -41,7 +41,9 @@ export type TunnelErrorCode =
   | 'ERR_WSTUNNEL_HANDSHAKE_TIMEOUT'
   | 'ERR_WSTUNNEL_BACKEND_CLOSED'
   | 'ERR_WSTUNNEL_BAD_RESPONSE'
-  | 'ERR_WSTUNNEL_CLIENT_GONE';
+  | 'ERR_WSTUNNEL_CLIENT_GONE'
+  | 'ERR_WSTUNNEL_UPGRADE_NOT_ROUTED'
+  | 'ERR_WSTUNNEL_ROUTE_FUNCTION';
 
 /** A network-level failure. Never thrown at callers: delivered in outcomes and `failed` events. */
 export class TunnelError extends Error {
@@ -56,6 +58,19 @@ export class TunnelError extends Error {
     this.code = code;
     this.status = status;
     Object.defineProperty(this, kTunnelBrand, { value: true });
+  }
+
+  /** The same status, under the name Fastify and Koa read. */
+  get statusCode(): number | undefined {
+    return this.status;
+  }
+
+  /**
+   * Whether frameworks may show the message to the client: client errors (the http-errors convention), and the
+   * setup mistake of a missing upgrade bridge, whose message is the fix.
+   */
+  get expose(): boolean {
+    return (this.status !== undefined && this.status < 500) || this.code === 'ERR_WSTUNNEL_UPGRADE_NOT_ROUTED';
   }
 
   /** `instanceof` also recognises errors from another copy of this package. */

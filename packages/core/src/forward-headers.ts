@@ -5,6 +5,7 @@
 
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { connectionNamed, HOP_BY_HOP } from './header-lists.ts';
+import type { HeaderPatch } from './rules.ts';
 import type { Target } from './target.ts';
 
 /** Besides the hop-by-hop fields: this module sets Host itself, and an upgrade request carries no body. */
@@ -29,6 +30,7 @@ export function buildBackendRequest(
   target: Target,
   token: string,
   client: ClientEndpoint,
+  patch?: HeaderPatch,
 ): string | undefined {
   const raw = req.rawHeaders;
   const named = connectionNamed(req.headers.connection);
@@ -42,7 +44,7 @@ export function buildBackendRequest(
     const name = raw[i]!;
     const value = raw[i + 1]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || ALSO_DROPPED.has(lower) || named.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || ALSO_DROPPED.has(lower) || named.has(lower) || patch?.has(lower)) continue;
     if (UNSAFE_VALUE.test(value)) return undefined;
     if (FORWARDED.has(lower) && target.xForwarded) {
       if (!target.trustForwarded) continue;
@@ -53,6 +55,8 @@ export function buildBackendRequest(
     }
     head += `${name}: ${value}\r\n`;
   }
+  if (patch !== undefined)
+    for (const [name, value] of patch) if (value !== undefined) head += `${name}: ${value}\r\n`;
   if (target.xForwarded) {
     head += `X-Forwarded-For: ${join(forwardedFor, client.remoteAddress)}\r\n`;
     if (clientHost !== '') head += `X-Forwarded-Host: ${join(forwardedHost, clientHost)}\r\n`;
@@ -83,15 +87,17 @@ export function plainRequestHeaders(
   req: IncomingMessage,
   target: Target,
   connection: 'close' | 'keep-alive',
+  patch?: HeaderPatch,
 ): IncomingHttpHeaders {
   const named = connectionNamed(req.headers.connection);
   const headers: IncomingHttpHeaders = {};
   for (const [name, value] of Object.entries(req.headers)) {
     // The body's framing is never the client's to remove: without it a body would reach the backend as a request.
     if (value === undefined || NOT_FORWARDED.has(name) || (named.has(name) && !FRAMING.has(name))) continue;
-    if (target.xForwarded && FORWARDED.has(name)) continue;
+    if ((target.xForwarded && FORWARDED.has(name)) || patch?.has(name)) continue;
     headers[name] = value;
   }
+  if (patch !== undefined) for (const [name, value] of patch) if (value !== undefined) headers[name] = value;
   const clientHost = req.headers.host ?? '';
   headers.host = target.preserveHost && clientHost !== '' ? clientHost : target.hostHeader;
   if (target.xForwarded) {

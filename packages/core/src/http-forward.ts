@@ -14,9 +14,11 @@ import {
 import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
+import { TunnelError } from './errors.ts';
 import { plainRequestHeaders } from './forward-headers.ts';
 import { commaList, connectionNamed, HOP_BY_HOP } from './header-lists.ts';
 import { writeErrorToResponse } from './http-responses.ts';
+import type { HeaderPatch } from './rules.ts';
 import type { Target } from './target.ts';
 
 /** How a proxied request ended: the status sent to the client, or the error that cut it short. */
@@ -29,8 +31,17 @@ export interface HttpResult {
   readonly failure?: 'connect' | 'timeout' | 'backend' | 'aborted';
 }
 
+/** How an adapter takes part in a plain exchange, so the framework answers what wstunnel would otherwise answer. */
+export interface PlainHooks {
+  /** Called when the backend's response head is about to be written to `res` (Fastify hijacks, Koa stops responding). */
+  readonly respond?: () => void;
+  /** Called instead of writing a 502/503/504 when nothing has been sent yet; the framework's error handling answers. */
+  readonly fail?: (error: TunnelError) => void;
+}
+
 interface Exchange {
   readonly backendPath: string;
+  readonly hooks: PlainHooks | undefined;
   readonly url: string | undefined;
   /** The fields to forward, and the client's own while httpxy reads the forwarded ones from `req`. */
   readonly forwarded: IncomingHttpHeaders;
@@ -98,6 +109,8 @@ export class HttpForwarder {
     res: ServerResponse,
     backendPath: string,
     done: (result: HttpResult) => void,
+    patch?: HeaderPatch,
+    hooks?: PlainHooks,
   ): boolean {
     if (res.destroyed) return false;
     const tokens = commaList(req.headers.connection);
@@ -110,8 +123,9 @@ export class HttpForwarder {
     const persistence = close ? 'close' : 'keep-alive';
     const exchange: Exchange = {
       backendPath,
+      hooks,
       url: req.url,
-      forwarded: plainRequestHeaders(req, this.#target, persistence),
+      forwarded: plainRequestHeaders(req, this.#target, persistence, patch),
       own: undefined,
       persistence,
       timedOut: false,
@@ -186,7 +200,9 @@ export class HttpForwarder {
   /** Checks and cleans the backend's response head before httpxy relays it. */
   #onResponse(proxyRes: IncomingMessage, req: IncomingMessage, res: ServerResponse): void {
     if (!this.#checkResponseHead(proxyRes, req, res)) return;
-    let persistence = this.#exchanges.get(req)?.persistence ?? 'keep-alive';
+    const exchange = this.#exchanges.get(req);
+    exchange?.hooks?.respond?.();
+    let persistence = exchange?.persistence ?? 'keep-alive';
     // A transfer coding that does not end in chunked is delimited by the close (RFC 9112 6.3): so must ours be.
     const codings = commaList(proxyRes.headers['transfer-encoding']);
     if (codings.length > 0 && codings.at(-1) !== 'chunked') {
@@ -231,11 +247,23 @@ export class HttpForwarder {
       res.destroy();
       return;
     }
-    if (failure === 'timeout') writeErrorToResponse(res, 504, 'the backend did not answer in time');
-    else if (code === BAD_STATUS) writeErrorToResponse(res, 502, 'the backend sent an invalid status code');
-    else if (code === UNEXPECTED_101)
-      writeErrorToResponse(res, 502, 'the backend switched protocols on a request that asked for no upgrade');
-    else writeErrorToResponse(res, 502, refused ? 'cannot reach the backend' : 'the backend failed');
+    const [status, message, tunnelCode] =
+      failure === 'timeout'
+        ? ([504, 'the backend did not answer in time', 'ERR_WSTUNNEL_HANDSHAKE_TIMEOUT'] as const)
+        : code === BAD_STATUS
+          ? ([502, 'the backend sent an invalid status code', 'ERR_WSTUNNEL_BAD_RESPONSE'] as const)
+          : code === UNEXPECTED_101
+            ? ([
+                502,
+                'the backend switched protocols on a request that asked for no upgrade',
+                'ERR_WSTUNNEL_BAD_RESPONSE',
+              ] as const)
+            : refused
+              ? ([502, 'cannot reach the backend', 'ERR_WSTUNNEL_CONNECT'] as const)
+              : ([502, 'the backend failed', 'ERR_WSTUNNEL_BACKEND_CLOSED'] as const);
+    const fail = exchange?.hooks?.fail;
+    if (fail !== undefined) fail(new TunnelError(tunnelCode, status, message, error));
+    else writeErrorToResponse(res, status, message);
   }
 }
 

@@ -11,7 +11,7 @@ export {
   readApacheConfig,
 } from './apache-config/reader.ts';
 export { describeRules } from './describe-rules.ts';
-export { attachUpgradeOwner, type UpgradeHandler, type UpgradeOwner } from './dispatcher.ts';
+export { attachUpgradeOwner, passUpgradeOn, type UpgradeHandler, type UpgradeOwner } from './dispatcher.ts';
 export {
   type ConfigErrorCode,
   TunnelError,
@@ -26,7 +26,7 @@ export {
   type TunnelStats,
   type WstunnelEvents,
 } from './events.ts';
-export type { HttpResult } from './http-forward.ts';
+export type { HttpResult, PlainHooks } from './http-forward.ts';
 export { writeErrorResponse, writeErrorToResponse } from './http-responses.ts';
 export {
   type BackendTlsOptions,
@@ -41,8 +41,39 @@ export {
   type WstunnelOptions,
 } from './options.ts';
 export { parseRequestPath, type RequestPath } from './request-path.ts';
-export { type CompiledRule, prefixLength, type RouteDecision, type RuleMatch, RuleTable } from './rules.ts';
+export { mountRelativePath } from './route-target.ts';
+export {
+  type Drainable,
+  drainable,
+  type RouteCall,
+  type RouteHeaders,
+  type RouteResult,
+  type RouteTarget,
+  RouteTunnel,
+  type RouteTunnelOptions,
+  regexCaptures,
+  routeCaptures,
+  routeMatch,
+  routeTunnel,
+} from './route-tunnel.ts';
+export {
+  type CompiledRule,
+  type HeaderPatch,
+  prefixLength,
+  type RouteDecision,
+  type RuleMatch,
+  RuleTable,
+} from './rules.ts';
 export type { Target } from './target.ts';
+export {
+  type BridgedUpgrade,
+  bridgedUpgrade,
+  bridgesUpgrades,
+  bridgeUpgrades,
+  type RequestListener,
+  takeBridgedUpgrade,
+  type UpgradeBridgeOptions,
+} from './upgrade-bridge.ts';
 export { checkUpgradeRequest, type UpgradeCheck } from './upgrade-request.ts';
 export {
   type CloseOptions,

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type EngineHost, refuseRequest } from './engine-host.ts';
 import { requestInfo } from './events.ts';
-import { HttpForwarder } from './http-forward.ts';
+import { HttpForwarder, type PlainHooks } from './http-forward.ts';
 import type { RouteDecision } from './rules.ts';
 import type { Target } from './target.ts';
 
@@ -26,11 +26,19 @@ export class PlainProxy {
   }
 
   /** Proxies `req` as `decision` says; 503 while draining or beyond the target's `max`. */
-  proxy(req: IncomingMessage, res: ServerResponse, decision: HttpDecision): void {
+  proxy(req: IncomingMessage, res: ServerResponse, decision: HttpDecision, hooks?: PlainHooks): void {
     const host = this.#host;
     const { target } = decision;
     if (host.closing)
-      return refuseRequest(host, req, res, 'ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down');
+      return refuseRequest(
+        host,
+        req,
+        res,
+        'ERR_WSTUNNEL_DRAINING',
+        503,
+        'the gateway is shutting down',
+        hooks,
+      );
     if (!host.acquire(target))
       return refuseRequest(
         host,
@@ -39,6 +47,7 @@ export class PlainProxy {
         'ERR_WSTUNNEL_OVERLOADED',
         503,
         'too many connections to this backend',
+        hooks,
       );
     let forwarder = this.#forwarders.get(target);
     if (forwarder === undefined) {
@@ -47,11 +56,18 @@ export class PlainProxy {
     }
     const info = requestInfo(req, `${target.httpOrigin}${decision.backendPath}`, '-');
     this.#inFlight++;
-    const started = forwarder.forward(req, res, decision.backendPath, (result) => {
-      this.#inFlight--;
-      host.release(target);
-      host.report('proxied', info, result);
-    });
+    const started = forwarder.forward(
+      req,
+      res,
+      decision.backendPath,
+      (result) => {
+        this.#inFlight--;
+        host.release(target);
+        host.report('proxied', info, result);
+      },
+      decision.headers,
+      hooks,
+    );
     // A client that left before its request got here holds no slot: nothing would ever give it back.
     if (!started) {
       this.#inFlight--;

@@ -38,6 +38,8 @@ export function respondOnSocket(
   res.shouldKeepAlive = false;
   res.assignSocket(socket as Socket);
   res.once('finish', () => {
+    // A response unbound from the socket (a route took it over, or it went on to another owner) closes nothing.
+    if (res.socket !== socket) return;
     // Stay bound: Node emits the response's (and request's) 'close' when the socket closes, as for any request.
     req.resume();
     closeAfter(socket, '');

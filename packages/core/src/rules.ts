@@ -50,7 +50,12 @@ export interface RuleMatch {
   readonly target: Target;
   /** Path and query to send to the backend. */
   readonly backendPath: string;
+  /** Fields to set on the backend request (`undefined` removes one), from an adapter's `headers` function. */
+  readonly headers?: HeaderPatch;
 }
+
+/** Header fields set on a backend request by name (lower-case), `undefined` removing one; values already checked. */
+export type HeaderPatch = ReadonlyMap<string, string | undefined>;
 
 const PASS: RouteDecision = { kind: 'pass' };
 
@@ -68,19 +73,30 @@ export class RuleTable {
   /**
    * Routes a request: `requestTarget` is the origin-form target to route (default `req.url`; adapters pass a
    * mount-relative one). Pure and synchronous, so the dispatcher can ask before Node commits to an upgrade.
+   * `captures`, when given, stand for `$1`-`$9` in place of what the rules' own patterns capture (a framework route
+   * matched the request: its parameters are the captures).
    */
-  route(req: IncomingMessage, requestTarget: string = req.url ?? ''): RouteDecision {
+  route(
+    req: IncomingMessage,
+    requestTarget: string = req.url ?? '',
+    captures?: readonly (string | undefined)[],
+  ): RouteDecision {
     const parsed: RequestPath | BadRequestPath = parseRequestPath(requestTarget);
     if ('invalid' in parsed) return { kind: 'reject', status: 400, reason: parsed.invalid };
     const request: RoutedRequest = { req, ...parsed };
+    const given = captures === undefined ? undefined : [request.path, ...captures];
     for (const rule of this.rules) {
-      const decision = this.#apply(rule, request);
+      const decision = this.#apply(rule, request, given);
       if (decision !== undefined) return decision;
     }
     return PASS;
   }
 
-  #apply(rule: CompiledRule, request: RoutedRequest): RouteDecision | undefined {
+  #apply(
+    rule: CompiledRule,
+    request: RoutedRequest,
+    given: readonly (string | undefined)[] | undefined,
+  ): RouteDecision | undefined {
     let backendPath: string;
     if (rule.kind === 'exclude') {
       const hit =
@@ -98,8 +114,9 @@ export class RuleTable {
         request,
       );
     } else {
-      const captures = rule.pattern.exec(request.path);
-      if (captures === null) return undefined;
+      const own = rule.pattern.exec(request.path);
+      if (own === null) return undefined;
+      const captures = given ?? own;
       const conditionCaptures = rule.conditions === undefined ? [] : rule.conditions(request, captures);
       if (conditionCaptures === undefined) return undefined;
       backendPath = substitute(rule, request, captures, conditionCaptures);

@@ -64,10 +64,17 @@ export class TunnelEngine {
     const scheme = target.url.slice(0, target.url.indexOf(':'));
     const info = requestInfo(req, `${scheme}://${target.hostHeader}${backendPath}`, token);
     const encrypted = (req.socket as Partial<{ encrypted: boolean }>).encrypted === true;
-    const requestHead = buildBackendRequest(req, backendPath, target, token, {
-      remoteAddress: info.remoteAddress,
-      encrypted,
-    });
+    const requestHead = buildBackendRequest(
+      req,
+      backendPath,
+      target,
+      token,
+      {
+        remoteAddress: info.remoteAddress,
+        encrypted,
+      },
+      decision.headers,
+    );
     if (requestHead === undefined)
       return refuseUpgrade(host, req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, 'invalid header value');
     if (!host.acquire(target))

@@ -4,9 +4,10 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { attachUpgradeOwner, type UpgradeHandler } from './dispatcher.ts';
-import { type EngineHost, refuseRequest, refuseUpgrade } from './engine-host.ts';
-import { configError } from './errors.ts';
+import { type EngineHost, failed, refuseRequest, refuseUpgrade } from './engine-host.ts';
+import { configError, type TunnelError } from './errors.ts';
 import { publish, requestInfo, type TunnelOutcome, type WstunnelEvents } from './events.ts';
+import type { PlainHooks } from './http-forward.ts';
 import type { WstunnelOptions } from './options.ts';
 import { afterPendingResponse } from './pipelining.ts';
 import { type HttpDecision, PlainProxy } from './plain-proxy.ts';
@@ -157,9 +158,14 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     return true;
   }
 
+  /** Reports a request refused outside the engine (an adapter let its framework answer it) as a `failed` event. */
+  reportFailure(req: IncomingMessage, error: TunnelError): void {
+    failed(this.#host, error, requestInfo(req, '-', req.headers.upgrade ?? '-'));
+  }
+
   /** Proxies a plain request whose rule was already matched (adapters call this); 503 beyond the target's `max`. */
-  proxyHttp(req: IncomingMessage, res: ServerResponse, decision: HttpDecision): void {
-    this.#plain.proxy(req, res, decision);
+  proxyHttp(req: IncomingMessage, res: ServerResponse, decision: HttpDecision, hooks?: PlainHooks): void {
+    this.#plain.proxy(req, res, decision, hooks);
   }
 
   /**
