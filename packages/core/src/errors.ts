@@ -70,7 +70,9 @@ export class TunnelError extends Error {
    * setup mistake of a missing upgrade bridge, whose message is the fix.
    */
   get expose(): boolean {
-    return (this.status !== undefined && this.status < 500) || this.code === 'ERR_WSTUNNEL_UPGRADE_NOT_ROUTED';
+    return (
+      (this.status !== undefined && this.status < 500) || this.code === 'ERR_WSTUNNEL_UPGRADE_NOT_ROUTED'
+    );
   }
 
   /** `instanceof` also recognises errors from another copy of this package. */
