@@ -1,9 +1,6 @@
-// Why: the three recipes of the mod_proxy_wstunnel documentation written as Express routes, with an auth check in
-// front of a tunnel, the way an Express app would add WebSocket backends next to its own pages.
-// Run: pnpm --dir examples/express start   (PORT=8080, BACKEND=ws://host:port or an embedded backend; see README)
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { backendFromEnv } from '@wstunnel/example-backend';
+import { listenApp, listenOnPort } from '@wstunnel/example-backend/listen';
 import { type ExpressTunnel, routeUpgrades, wstunnel } from '@wstunnel/express';
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 
@@ -81,30 +78,11 @@ const onError: ErrorRequestHandler = (error: Error & { status?: number }, req, r
 };
 app.use(onError);
 
-const server = await listen(Number(process.env['PORT'] ?? 8080));
+const server = await listenOnPort((port) => listenApp(app, port));
 // The one setup line: upgrades now run through the app (requireToken, the routes above) instead of around it.
 const stopRouting = routeUpgrades(server, app);
 console.log(`listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`);
 console.log(`backend ${backend.ws} (/wss2/ -> ${tlsBackend}), token for /private/: ${token}`);
-
-/** Listens on 127.0.0.1:`port`; when the default port 8080 is taken, on a free port instead. */
-async function listen(port: number): Promise<Server> {
-  try {
-    return await listenOn(port);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || process.env['PORT'] !== undefined)
-      throw error;
-    console.error(`port ${port} is taken; listening on a free port instead`);
-    return listenOn(0);
-  }
-}
-
-function listenOn(port: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = app.listen(port, '127.0.0.1');
-    server.once('error', reject).once('listening', () => resolve(server));
-  });
-}
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {

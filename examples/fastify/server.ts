@@ -3,6 +3,7 @@
 // Run: pnpm --dir examples/fastify start   (PORT=8080, BACKEND=ws://host:port or an embedded backend; see README)
 
 import { backendFromEnv } from '@wstunnel/example-backend';
+import { listenOnPort } from '@wstunnel/example-backend/listen';
 import wstunnel from '@wstunnel/fastify';
 import Fastify, { type onRequestHookHandler } from 'fastify';
 
@@ -68,21 +69,9 @@ fastify.register(wstunnel, {
   ],
 });
 
-const url = await listen(Number(process.env['PORT'] ?? 8080));
+const url = await listenOnPort((port) => fastify.listen({ host: '127.0.0.1', port }));
 console.log(`listening on ${url}`);
 console.log(`backend ${backend.ws} (/wss2/ -> ${tlsBackend}), token for /private/: ${token}`);
-
-/** Listens on 127.0.0.1:`port`; when the default port 8080 is taken, on a free port instead. */
-async function listen(port: number): Promise<string> {
-  try {
-    return await fastify.listen({ host: '127.0.0.1', port });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || process.env['PORT'] !== undefined)
-      throw error;
-    console.error(`port ${port} is taken; listening on a free port instead`);
-    return fastify.listen({ host: '127.0.0.1', port: 0 });
-  }
-}
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {

@@ -1,10 +1,7 @@
-// Why: the three recipes of the mod_proxy_wstunnel documentation written as Koa middleware and @koa/router routes,
-// with an auth check in front of a tunnel, the way a Koa app would add WebSocket backends next to its own pages.
-// Run: pnpm --dir examples/koa start   (PORT=8080, BACKEND=ws://host:port or an embedded backend; see README)
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
 import { backendFromEnv } from '@wstunnel/example-backend';
+import { listenApp, listenOnPort } from '@wstunnel/example-backend/listen';
 import { type KoaTunnel, routeUpgrades, wstunnel } from '@wstunnel/koa';
 import Koa from 'koa';
 
@@ -84,30 +81,11 @@ app.on('error', (error: Error & { status?: number }, ctx?: Koa.Context) => {
   if ((error.status ?? 500) >= 500) console.error(`${ctx?.method} ${ctx?.url}: ${error.message}`);
 });
 
-const server = await listen(Number(process.env['PORT'] ?? 8080));
+const server = await listenOnPort((port) => listenApp(app, port));
 // The one setup line: upgrades now run through the app (requireToken, the routes above) instead of around it.
 const stopRouting = routeUpgrades(server, app);
 console.log(`listening on http://127.0.0.1:${(server.address() as AddressInfo).port}`);
 console.log(`backend ${backend.ws} (/wss2/ -> ${tlsBackend}), token for /private/: ${token}`);
-
-/** Listens on 127.0.0.1:`port`; when the default port 8080 is taken, on a free port instead. */
-async function listen(port: number): Promise<Server> {
-  try {
-    return await listenOn(port);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || process.env['PORT'] !== undefined)
-      throw error;
-    console.error(`port ${port} is taken; listening on a free port instead`);
-    return listenOn(0);
-  }
-}
-
-function listenOn(port: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = app.listen(port, '127.0.0.1');
-    server.once('error', reject).once('listening', () => resolve(server));
-  });
-}
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {
