@@ -3,6 +3,7 @@
  * @module
  */
 
+export { type Drainable, drainable, routeTunnel } from './adapter-kit.ts';
 export { ApacheConfigError, type ConfigPlace, type IgnoredDirective } from './apache-config/error.ts';
 export {
   type ApacheConfigImport,
@@ -41,20 +42,15 @@ export {
   type WstunnelOptions,
 } from './options.ts';
 export { parseRequestPath, type RequestPath } from './request-path.ts';
+export { regexCaptures, routeCaptures, routeMatch } from './route-params.ts';
 export { mountRelativePath } from './route-target.ts';
 export {
-  type Drainable,
-  drainable,
   type RouteCall,
   type RouteHeaders,
   type RouteResult,
   type RouteTarget,
   RouteTunnel,
   type RouteTunnelOptions,
-  regexCaptures,
-  routeCaptures,
-  routeMatch,
-  routeTunnel,
 } from './route-tunnel.ts';
 export {
   type CompiledRule,

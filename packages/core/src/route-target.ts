@@ -1,7 +1,7 @@
 /** Why: a route's backend URL becomes a one-rule table, so a framework route maps paths exactly as a gateway rule does. */
 
 import type { IncomingMessage } from 'node:http';
-import { configError, WstunnelConfigError } from './errors.ts';
+import { configError, TunnelError, WstunnelConfigError } from './errors.ts';
 import type { TargetOptions } from './options.ts';
 import { prefixLength, type RouteDecision, RuleTable } from './rules.ts';
 
@@ -102,4 +102,28 @@ function withTrailingSlash(url: string): string {
   const authorityEnd = base.indexOf('/', base.indexOf('//') + 2);
   if (authorityEnd !== -1 && base.endsWith('/')) return url;
   return `${base}/${query}`;
+}
+
+/** `.` or `..` as a path segment, in any spelling, before URL parsing removes it silently (RFC 3986 5.2.4). */
+const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?=[/?#]|$)/i;
+
+/** Calls a route's target function and checks what it returned: a URL (string or URL) with no dot segment. */
+export function targetFromFunction<Context>(
+  target: (context: Context) => string | URL,
+  context: Context,
+): string {
+  const url = target(context);
+  if (typeof url !== 'string' && !(url instanceof URL))
+    throw new TypeError(`the target function returned ${typeof url}, not a URL`);
+  // A decoded route parameter interpolated into the URL ("../../admin") would otherwise move the request elsewhere.
+  if (
+    typeof url === 'string' &&
+    DOT_SEGMENT.test(url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').split(/[?#]/)[0]!)
+  )
+    throw new TunnelError(
+      'ERR_WSTUNNEL_BAD_REQUEST',
+      400,
+      'the target function built a URL with a dot segment; encode interpolated parameters (encodeURIComponent) or use $1-$9',
+    );
+  return String(url);
 }

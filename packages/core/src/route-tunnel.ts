@@ -15,6 +15,7 @@ import {
   type RouteTargetTable,
   routeWholePath,
   type TargetCache,
+  targetFromFunction,
 } from './route-target.ts';
 import type { RouteDecision, RuleTable } from './rules.ts';
 import {
@@ -23,7 +24,7 @@ import {
   keepBridgedResponse,
   takeBridgedUpgrade,
 } from './upgrade-bridge.ts';
-import { type CloseOptions, Wstunnel } from './wstunnel.ts';
+import { Wstunnel } from './wstunnel.ts';
 
 /** The backend of a route: a URL, or a function of the request as the framework sees it (params, session, user). */
 export type RouteTarget<Context> = string | URL | ((context: Context) => string | URL);
@@ -108,7 +109,8 @@ export class RouteTunnel<Context> {
       this.servesPlainRequests = servesPlain(this.#rules);
     } else if (typeof target === 'function') {
       const cache: TargetCache = new Map();
-      this.#target = (context) => compileRouteTarget(resolveTarget(target, context), engineOptions, cache);
+      this.#target = (context) =>
+        compileRouteTarget(targetFromFunction(target, context), engineOptions, cache);
       this.servesPlainRequests = true;
     } else {
       const compiled = compileRouteTarget(String(target), engineOptions, undefined);
@@ -201,26 +203,6 @@ function servesPlain(table: RuleTable): boolean {
   );
 }
 
-/** `.` or `..` as a path segment, in any spelling, before URL parsing removes it silently (RFC 3986 5.2.4). */
-const DOT_SEGMENT = /\/(?:\.|%2e){1,2}(?=[/?#]|$)/i;
-
-function resolveTarget<Context>(target: (context: Context) => string | URL, context: Context): string {
-  const url = target(context);
-  if (typeof url !== 'string' && !(url instanceof URL))
-    throw new TypeError(`the target function returned ${typeof url}, not a URL`);
-  // A decoded route parameter interpolated into the URL ("../../admin") would otherwise move the request elsewhere.
-  if (
-    typeof url === 'string' &&
-    DOT_SEGMENT.test(url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').split(/[?#]/)[0]!)
-  )
-    throw new TunnelError(
-      'ERR_WSTUNNEL_BAD_REQUEST',
-      400,
-      'the target function built a URL with a dot segment; encode interpolated parameters (encodeURIComponent) or use $1-$9',
-    );
-  return String(url);
-}
-
 function toTunnelError(error: unknown): TunnelError {
   if (error instanceof TunnelError) return error;
   const message = `the route's target or headers function failed: ${(error as Error)?.message ?? String(error)}`;
@@ -246,77 +228,4 @@ function warnIfUnbridged(req: IncomingMessage): void {
     'wstunnel: upgrades on this server do not go through the app, so its WebSocket routes cannot take them; call routeUpgrades(server, app) once after creating the server',
     { type: 'WstunnelWarning', code: 'WSTUNNEL_UPGRADES_NOT_ROUTED' },
   );
-}
-
-/** What an adapter's middleware carries besides being one: the engine and its drain. */
-export interface Drainable extends AsyncDisposable {
-  /** The engine: events, `size`, `openTunnels`. */
-  readonly tunnel: Wstunnel;
-  /** Drains: see {@link Wstunnel.close}. */
-  close(options?: CloseOptions): Promise<void>;
-}
-
-/**
- * The tunnel behind an adapter's `wstunnel(target, options)` or `wstunnel(options)` call; `adapter` names it in
- * configuration errors.
- */
-export function routeTunnel<Context>(
-  targetOrOptions: RouteTarget<Context> | RouteTunnelOptions<Context>,
-  options: Omit<RouteTunnelOptions<Context>, 'target' | 'rules'> | undefined,
-  adapter: string,
-): RouteTunnel<Context> {
-  const spec =
-    typeof targetOrOptions === 'object' && targetOrOptions !== null && !(targetOrOptions instanceof URL)
-      ? targetOrOptions
-      : { ...options, target: targetOrOptions };
-  return new RouteTunnel<Context>(spec, adapter);
-}
-
-/** Gives `middleware` the route's engine and drain (`close()`, `await using`). */
-export function drainable<Middleware extends object>(
-  middleware: Middleware,
-  route: RouteTunnel<never>,
-): Middleware & Drainable {
-  const engine = route.engine;
-  return Object.assign(middleware, {
-    tunnel: engine,
-    close: (options?: CloseOptions) => engine.close(options),
-    [Symbol.asyncDispose]: () => engine.close(),
-  });
-}
-
-/** How a framework route matched, from its pattern (Express `req.route.path`, @koa/router `ctx._matchedRoute`). */
-export function routeMatch(pattern: unknown): 'path' | 'regex' | undefined {
-  if (pattern === undefined || pattern === null) return undefined;
-  const patterns: unknown[] = Array.isArray(pattern) ? pattern : [pattern];
-  return patterns.every((one) => typeof one === 'string') ? 'path' : 'regex';
-}
-
-/** A regex route's captures in position order, from the raw (still percent-encoded) path, as ProxyPassMatch sees it. */
-export function regexCaptures(pattern: RegExp, path: string): readonly (string | undefined)[] {
-  const once =
-    pattern.global || pattern.sticky
-      ? new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''))
-      : pattern;
-  return once.exec(path)?.slice(1) ?? [];
-}
-
-/**
- * The route's parameters in declaration order (Express `req.params`, Fastify `request.params`), which the framework
- * has percent-decoded: `%` and, except in a wildcard, `/` are encoded again, so `a%2Fb` stays one segment and `%2541`
- * stays `%41` for the backend. An Express 5 wildcard (`*rest`) arrives as its segments, each encoded, joined by `/`;
- * `rawWildcard` is a Fastify `*` parameter as it was in the request-target.
- */
-export function routeCaptures(params: unknown, rawWildcard?: string): readonly (string | undefined)[] {
-  if (typeof params !== 'object' || params === null) return [];
-  return Object.entries(params).map(([name, value]) => {
-    if (name === '*' && rawWildcard !== undefined) return rawWildcard;
-    if (Array.isArray(value)) return value.map((segment) => encodeDecoded(String(segment), true)).join('/');
-    return typeof value === 'string' ? encodeDecoded(value, name !== '*') : undefined;
-  });
-}
-
-function encodeDecoded(value: string, slash: boolean): string {
-  const percent = value.replaceAll('%', '%25');
-  return slash ? percent.replaceAll('/', '%2F') : percent;
 }
