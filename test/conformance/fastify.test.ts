@@ -5,11 +5,14 @@ import { conformanceSuite } from '../helpers/conformance.ts';
 
 conformanceSuite('fastify', {
   auth: true,
+  routeUpgrades: false,
   async start({ target, tunnel = {}, catchAll = false, auth = false }) {
     const fastify = Fastify();
     if (auth)
       fastify.addHook('onRequest', async (request, reply) => {
-        if (request.headers['x-auth'] === undefined) return reply.code(401).send('no');
+        const token = request.headers['x-auth'];
+        if (token === undefined) return reply.code(401).send('no');
+        if (token !== 'yes') return reply.code(403).send('forbidden');
       });
     await fastify.register(wstunnel, { prefix: '/ws', target, ...tunnel });
     if (catchAll) fastify.get('/*', (request, reply) => reply.type('text/plain').send(`app ${request.url}`));
@@ -21,6 +24,7 @@ conformanceSuite('fastify', {
       server,
       port,
       engine,
+      drain: engine,
       url: (path) => `ws://127.0.0.1:${port}${path}`,
       async close() {
         await engine.close({ timeout: 0 });

@@ -7,6 +7,7 @@ import { closeServer, listen } from '../helpers/net.ts';
 
 conformanceSuite('gateway', {
   auth: false,
+  routeUpgrades: false,
   async start({ target, tunnel = {}, catchAll = false }) {
     const rules: Rule[] = [{ path: '/ws/', target, ...tunnel }];
     // The catch-all is a later rule to an HTTP backend: rule order is the gateway's route order.
@@ -19,6 +20,7 @@ conformanceSuite('gateway', {
       server: gateway.server,
       port: gateway.port,
       engine: gateway.tunnel,
+      drain: gateway.tunnel,
       url: gateway.ws,
       async close() {
         await gateway.close(0);

@@ -1,22 +1,22 @@
 // Why: Koa must tunnel exactly like the gateway, with its middleware in front of the tunnel.
-import { once } from 'node:events';
-import type { Server } from 'node:http';
 import { routeUpgrades, wstunnel } from '@wstunnel/koa';
 import Koa from 'koa';
 import { conformanceSuite } from '../helpers/conformance.ts';
-import { closeServer } from '../helpers/net.ts';
+import { startAppSubject } from './app-subject.ts';
 
 conformanceSuite('koa', {
   auth: true,
-  async start({ target, tunnel = {}, catchAll = false, auth = false }) {
+  routeUpgrades: true,
+  async start({ target, tunnel = {}, catchAll = false, auth = false, routed = true }) {
     const app = new Koa();
     // Failed handshakes are reported with app.emit('error'); keep them off stderr.
     app.silent = true;
     if (auth)
       app.use(async (ctx, next) => {
-        if (ctx.get('x-auth') !== '') return next();
-        ctx.status = 401;
-        ctx.body = 'no';
+        const token = ctx.get('x-auth');
+        if (token === 'yes') return next();
+        ctx.status = token === '' ? 401 : 403;
+        ctx.body = ctx.status === 401 ? 'no' : 'forbidden';
       });
     const route = wstunnel({ rules: [{ path: '/ws/', target, ...tunnel }] });
     app.use(route);
@@ -24,20 +24,10 @@ conformanceSuite('koa', {
       app.use((ctx) => {
         ctx.body = `app ${ctx.url}`;
       });
-    const server: Server = app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const stop = routeUpgrades(server, app);
-    const { port } = server.address() as { port: number };
-    return {
-      server,
-      port,
-      engine: route.tunnel,
-      url: (path) => `ws://127.0.0.1:${port}${path}`,
-      async close() {
-        stop();
-        await route.close({ timeout: 0 });
-        await closeServer(server);
-      },
-    };
+    return startAppSubject(
+      app.callback(),
+      route,
+      routed ? (server) => routeUpgrades(server, app) : undefined,
+    );
   },
 });

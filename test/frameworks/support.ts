@@ -1,5 +1,10 @@
-/** Why: the framework suites need a backend that answers both WebSockets and plain HTTP and records what reached it, plus clients that report a refused handshake's status and body. */
+/**
+ * Why: the framework suites need a backend that answers both WebSockets and plain HTTP and records what reached it,
+ * plus clients that report a refused handshake's status and body; the Express and Koa suites also share their
+ * per-file scaffolding and the steps of the cases that differ only in how the app declares the route.
+ */
 
+import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import {
   createServer,
@@ -10,7 +15,7 @@ import {
   type Server,
 } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { Cleanup } from '../helpers/cleanup.ts';
+import { type Cleanup, cleanupAfterEach } from '../helpers/cleanup.ts';
 import { closeServer, listen } from '../helpers/net.ts';
 
 /** What a backend saw of one request. */
@@ -173,6 +178,124 @@ export async function echo(client: WebSocket, text: string): Promise<string> {
   client.send(text);
   const [data] = (await reply) as [Buffer];
   return data.toString();
+}
+
+/** The URLs a backend saw, in order: `urls(backend.upgrades)`, `urls(backend.requests)`. */
+export function urls(seen: readonly Seen[]): string[] {
+  return seen.map((entry) => entry.url);
+}
+
+/** An app under test, listening: its port, and clients bound to it whose sockets are closed after the test. */
+export interface Served {
+  readonly port: number;
+  /** See {@link get}. */
+  get(path: string, headers?: Record<string, string>, method?: string, body?: string): Promise<Reply>;
+  /** See {@link upgrade}. */
+  upgrade(path: string, headers?: Record<string, string>): Promise<Handshake>;
+  /** Opens a WebSocket that must succeed and checks that a message comes back through it. */
+  echoing(path: string, headers?: Record<string, string>): Promise<WebSocket>;
+}
+
+/** What a framework suite needs in every test. */
+export interface FrameworkSuite<App> {
+  /** Starts an {@link AppBackend}, closed after the test. */
+  startBackend(): Promise<AppBackend>;
+  /** Drains a tunnel middleware after the test (at once), whatever the test left open. */
+  owned<T extends { close(options?: { timeout?: number }): Promise<void> }>(tunnel: T): T;
+  /**
+   * Listens with `app` on a fresh server and routes its upgrades through the app (the one setup line), unless
+   * `routed` is false.
+   */
+  start(app: App, options?: { routed?: boolean }): Promise<Served>;
+}
+
+/**
+ * The per-file scaffolding of a framework suite (call it at the top of the file): `listener` is the app's Node
+ * entry point, `routeUpgrades` the framework's setup line.
+ */
+export function frameworkSuite<App>(
+  listener: (app: App) => RequestListener,
+  routeUpgrades: (server: Server, app: App) => unknown,
+): FrameworkSuite<App> {
+  const defer = cleanupAfterEach();
+  return {
+    startBackend: () => startAppBackend(defer),
+    owned(tunnel) {
+      defer(() => tunnel.close({ timeout: 0 }));
+      return tunnel;
+    },
+    async start(app, { routed = true } = {}) {
+      const { server, port } = await serve(defer, listener(app));
+      if (routed) routeUpgrades(server, app);
+      return {
+        port,
+        get: (path, ...rest) => get(port, path, ...rest),
+        upgrade: (path, headers) => upgrade(defer, port, path, headers),
+        async echoing(path, headers) {
+          const client = await openWs(defer, port, path, headers);
+          const text = `through ${path}`;
+          assert.equal(await echo(client, text), text);
+          return client;
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Opens a WebSocket on `ws` and GETs `plain`, both sending `x-internal-secret` and `x-kept` (and `headers`), through a
+ * route whose `headers` function sets `x-user` and removes `x-internal-secret`: the first WebSocket and the first
+ * plain request must reach the backend with `x-user: user`, without `x-internal-secret` and with `x-kept` untouched.
+ * Resolves with the plain reply.
+ */
+export async function checkHeadersFunction(
+  served: Served,
+  backend: AppBackend,
+  {
+    ws,
+    plain,
+    user,
+    headers = {},
+  }: { ws: string; plain: string; user: string; headers?: Record<string, string> },
+): Promise<Reply> {
+  const sent = { ...headers, 'x-internal-secret': 'leak', 'x-kept': 'yes' };
+  await served.echoing(ws, sent);
+  const reply = await served.get(plain, sent);
+  for (const seen of [backend.upgrades[0], backend.requests[0]]) {
+    assert.ok(seen !== undefined);
+    assert.equal(seen.headers['x-user'], user);
+    assert.equal(seen.headers['x-internal-secret'], undefined);
+    assert.equal(seen.headers['x-kept'], 'yes');
+  }
+  return reply;
+}
+
+/**
+ * Through a route whose target function builds the backend path from the route's params and the user earlier
+ * middleware took from `x-token`: a WebSocket sent as alice and a plain GET sent as bob each reach their own path.
+ */
+export async function checkUserTarget(
+  served: Served,
+  backend: AppBackend,
+  ws: { readonly path: string; readonly reaches: string },
+  plain: { readonly path: string; readonly reaches: string },
+): Promise<void> {
+  await served.echoing(ws.path, { 'x-token': 'alice' });
+  assert.equal((await served.get(plain.path, { 'x-token': 'bob' })).body, `plain ${plain.reaches}`);
+  assert.deepEqual(urls(backend.upgrades), [ws.reaches]);
+}
+
+/**
+ * A `/rooms/:room` route to `/r/$1`, in the framework's own router: the param reaches `$1` (decoded by the router,
+ * encoded again for the backend), a plain GET follows the same route, and a longer path is the framework's 404.
+ */
+export async function checkRoomsRoute(served: Served, backend: AppBackend): Promise<void> {
+  await served.echoing('/rooms/lobby');
+  await served.echoing('/rooms/a%20b');
+  assert.deepEqual(urls(backend.upgrades), ['/r/lobby', '/r/a%20b']);
+  assert.equal((await served.get('/rooms/lobby')).body, 'plain /r/lobby');
+  assert.equal((await served.upgrade('/rooms/lobby/extra')).status, 404);
+  assert.equal(backend.upgrades.length, 2);
 }
 
 /** Resolves with the next process warning carrying `code`. */

@@ -8,8 +8,9 @@ import { once } from 'node:events';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import type { TargetOptions, TunnelError, Wstunnel } from '@wstunnel/core';
+import type { CloseOptions, TargetOptions, TunnelError, Wstunnel } from '@wstunnel/core';
 import { WebSocket, WebSocketServer } from 'ws';
+import { awaitUsingSupported, get, nextWarning, startAppBackend } from '../frameworks/support.ts';
 import { type EchoBackend, startEchoBackend, startRawBackend, switchingFor } from './backends.ts';
 import { type Cleanup, cleanupAfterEach } from './cleanup.ts';
 import { closed, openClient, roundTrip } from './gateway.ts';
@@ -26,8 +27,18 @@ export interface SubjectOptions {
    * framework route, or for the gateway a second rule to an HTTP backend answering the same.
    */
   readonly catchAll?: boolean;
-  /** Declare, before the `/ws/` route, an auth step answering 401 `no` when `x-auth` is missing (frameworks only). */
+  /**
+   * Declare, before the `/ws/` route, an auth step answering 401 `no` when `x-auth` is missing and 403 `forbidden`
+   * when it is not `yes` (frameworks only).
+   */
   readonly auth?: boolean;
+  /** `false`: leave out the setup line `routeUpgrades(server, app)`, as a developer who forgot it (Express, Koa). */
+  readonly routed?: boolean;
+}
+
+/** What the app drains: `close()` and `await using` (`Symbol.asyncDispose`). */
+export interface Drain extends AsyncDisposable {
+  close(options?: CloseOptions): Promise<void>;
 }
 
 /** A started subject. */
@@ -37,6 +48,8 @@ export interface RunningSubject {
   readonly port: number;
   /** The Wstunnel engine behind the `/ws/` route: events, `size`, `openTunnels`, `close()`. */
   readonly engine: Wstunnel;
+  /** What the app drains the `/ws/` route with: the Express or Koa middleware, the engine otherwise. */
+  readonly drain: Drain;
   /** `ws://127.0.0.1:port` + path. */
   url(path: string): string;
   /** Stops the subject, ending whatever it still has open. */
@@ -48,6 +61,11 @@ export interface Subject {
   start(options: SubjectOptions): Promise<RunningSubject>;
   /** Whether it can run an auth step before the tunnel (`false` for the bare gateway: the case is skipped). */
   readonly auth: boolean;
+  /**
+   * Whether the app needs the setup line `routeUpgrades(server, app)` (Express, Koa); the case that forgets it is
+   * skipped for the others (the Fastify plugin bridges its prefix itself, the gateway attaches itself).
+   */
+  readonly routeUpgrades: boolean;
   /** Known product bugs: case name -> `BUG: ...`, reported as todo so the failure stays visible. */
   readonly bugs?: Readonly<Partial<Record<CaseName, string>>>;
 }
@@ -82,6 +100,11 @@ function handshake(url: string, headers: Record<string, string> = {}): Promise<H
     });
     client.once('error', reject);
   });
+}
+
+/** Sends `text` and checks that the same text comes back (from the echo backend, through the tunnel). */
+async function assertEchoes(client: WebSocket, text: string): Promise<void> {
+  assert.equal((await roundTrip(client, text)).data.toString(), text);
 }
 
 /** Waits a bounded number of event-loop turns (no timers) until `check` holds. */
@@ -124,6 +147,18 @@ export function conformanceSuite(name: string, subject: Subject): void {
       const backend = await startEchoBackend(options);
       defer(() => backend.close());
       return backend;
+    }
+
+    /** An echo backend and the subject in front of it. */
+    async function echoSubject(): Promise<{ backend: EchoBackend; gw: RunningSubject }> {
+      const backend = await echo();
+      return { backend, gw: await start({ target: `${backend.origin}/` }) };
+    }
+
+    /** An upgrade to `/ws/after` after the route began to drain gets 503. */
+    async function refusedAfterDrain(gw: RunningSubject): Promise<void> {
+      const after = await rawExchange(gw.port, handshakeRequest('/ws/after', {}, gw.port));
+      assert.equal(statusOf(after), 503, after);
     }
 
     /**
@@ -301,24 +336,36 @@ export function conformanceSuite(name: string, subject: Subject): void {
         },
       );
 
-      it(
-        'client leaves during the handshake: the backend side is torn down, counters back to 0',
-        CASE,
-        async () => {
+      const leaving = [
+        ['client leaves during the handshake: the backend side is torn down, counters back to 0', 'destroy'],
+        [
+          'client resets while the backend handshake is pending: no crash, the backend side is let go, counters back to 0',
+          'resetAndDestroy',
+        ],
+      ] as const;
+      for (const [name, leave] of leaving)
+        it(name, CASE, async () => {
           const reached = Promise.withResolvers<void>();
-          const { backend, closes } = await raw(() => reached.resolve());
+          // The first handshake is never answered; a later one is, to show the subject still serves.
+          const { backend, closes } = await raw((socket, head) => {
+            if (closes.length === 1) reached.resolve();
+            else socket.write(switchingFor(head));
+          });
           const gw = await start({ target: `${backend.origin}/` });
           const failed = once(gw.engine, 'failed');
           const client = await rawConnect(gw.port);
+          client.on('error', () => undefined);
           client.write(handshakeRequest('/ws/x', {}, gw.port));
           await reached.promise;
           assert.equal(gw.engine.size, 1);
-          client.destroy();
+          client[leave]();
+          // The backend keeps its side half-open until wstunnel ends its own: this close shows wstunnel let go.
           await closes[0];
           assert.equal(((await failed)[0] as TunnelError).code, 'ERR_WSTUNNEL_CLIENT_GONE');
           await idle(gw.engine);
-        },
-      );
+          const after = await openClient(gw.url('/ws/after'), undefined, { perMessageDeflate: false });
+          after.terminate();
+        });
 
       it('backend resets mid-stream: the client closes with 1006, counters back to 0', CASE, async () => {
         const { backend } = await raw((socket, head) => {
@@ -336,8 +383,7 @@ export function conformanceSuite(name: string, subject: Subject): void {
       });
 
       it('client resets mid-stream: the backend connection is closed, counters back to 0', CASE, async () => {
-        const backend = await echo();
-        const gw = await start({ target: `${backend.origin}/` });
+        const { backend, gw } = await echoSubject();
         const client = await rawConnect(gw.port);
         client.write(handshakeRequest('/ws/x', {}, gw.port));
         const { head } = await readHead(client);
@@ -390,7 +436,7 @@ export function conformanceSuite(name: string, subject: Subject): void {
           catchAll: true,
         });
         const client = await openClient(gw.url('/ws/chat'));
-        assert.equal((await roundTrip(client, 'to ws')).data.toString(), 'to ws');
+        await assertEchoes(client, 'to ws');
         assert.deepEqual(
           backend.requests.map((req) => req.url),
           ['/chat'],
@@ -405,7 +451,7 @@ export function conformanceSuite(name: string, subject: Subject): void {
       },
     );
 
-    it('auth before the upgrade: a 401 from the app reaches the client and the backend sees no handshake', {
+    it('auth before the upgrade: a 401 or 403 from the app reaches the client and the backend sees no handshake', {
       ...CASE,
       skip: subject.auth ? false : 'the bare gateway has no middleware',
     }, async () => {
@@ -417,11 +463,13 @@ export function conformanceSuite(name: string, subject: Subject): void {
         gw.engine.on(event, () => events.push(event));
       const denied = await handshake(gw.url('/ws/x'));
       assert.deepEqual([denied.status, denied.body], [401, 'no']);
+      const forbidden = await handshake(gw.url('/ws/x'), { 'x-auth': 'wrong' });
+      assert.deepEqual([forbidden.status, forbidden.body], [403, 'forbidden']);
       assert.equal(handshakes, 0, 'the backend saw a handshake the app refused');
       assert.deepEqual(events, [], 'the tunnel was reached by a request the app refused');
       const allowed = await handshake(gw.url('/ws/x'), { 'x-auth': 'yes' });
       assert.equal(allowed.status, 101);
-      assert.equal((await roundTrip(allowed.client, 'authorised')).data.toString(), 'authorised');
+      await assertEchoes(allowed.client, 'authorised');
       assert.deepEqual([handshakes, events], [1, ['open']]);
       allowed.client.close();
       await closed(allowed.client);
@@ -431,10 +479,9 @@ export function conformanceSuite(name: string, subject: Subject): void {
       'no warm-up: the first request a fresh subject ever sees is a WebSocket, and it works',
       CASE,
       async () => {
-        const backend = await echo();
-        const gw = await start({ target: `${backend.origin}/` });
+        const { gw } = await echoSubject();
         const client = await openClient(gw.url('/ws/first'));
-        assert.equal((await roundTrip(client, 'first')).data.toString(), 'first');
+        await assertEchoes(client, 'first');
         client.close();
         await closed(client);
       },
@@ -444,8 +491,7 @@ export function conformanceSuite(name: string, subject: Subject): void {
       'coexistence: a foreign noServer ws handler on the same server gets only its upgrades',
       CASE,
       async () => {
-        const backend = await echo();
-        const gw = await start({ target: `${backend.origin}/` });
+        const { gw } = await echoSubject();
         const foreign = new WebSocketServer({ noServer: true });
         const seen: string[] = [];
         // The `ws` README pattern: take your path, destroy the rest.
@@ -475,8 +521,8 @@ export function conformanceSuite(name: string, subject: Subject): void {
         ]);
         const tunnelled = await handshake(gw.url('/ws/x'));
         assert.equal(tunnelled.status, 101, `the wstunnel route answered ${tunnelled.status}`);
-        assert.equal((await roundTrip(tunnelled.client, 'tunnelled')).data.toString(), 'tunnelled');
-        assert.equal((await roundTrip(foreignClient, 'foreign')).data.toString(), 'foreign');
+        await assertEchoes(tunnelled.client, 'tunnelled');
+        await assertEchoes(foreignClient, 'foreign');
         // Nobody's path: some status or a closed connection, bounded by the case timeout.
         const unknown = await rawExchange(gw.port, handshakeRequest('/nobody', {}, gw.port));
         assert.ok(unknown === '' || statusOf(unknown) >= 400, `unknown path got ${JSON.stringify(unknown)}`);
@@ -489,9 +535,84 @@ export function conformanceSuite(name: string, subject: Subject): void {
       },
     );
 
+    // The ws server's 101 must reach the client: a hang here (cut by the timeout) means it stayed in a corked socket.
+    it('an upgrade the subject answers 404 goes on to another upgrade listener on the server (a ws server)', {
+      timeout: 2_000,
+    }, async () => {
+      const { backend, gw } = await echoSubject();
+      const local = new WebSocketServer({ server: gw.server, path: '/local' });
+      defer(() => {
+        for (const client of local.clients) client.terminate();
+        local.close();
+      });
+      local.on('connection', (client) => client.on('message', (data) => client.send(`local ${data}`)));
+      const tunnelled = await openClient(gw.url('/ws/a'));
+      await assertEchoes(tunnelled, 'x');
+      const own = await openClient(gw.url('/local'));
+      assert.equal((await roundTrip(own, 'y')).data.toString(), 'local y');
+      assert.deepEqual(
+        backend.requests.map((req) => req.url),
+        ['/a'],
+      );
+      tunnelled.close();
+      own.close();
+      await Promise.all([closed(tunnelled), closed(own)]);
+    });
+
+    it(
+      'a path with dot segments under the route gets 400 and reaches no backend (raw upgrade, not normalised)',
+      CASE,
+      async () => {
+        const backend = await startAppBackend(defer);
+        const gw = await start({ target: `${backend.origin}/` });
+        const statuses: number[] = [];
+        for (const path of ['/ws/a/%2e%2e/admin', '/ws/a/../admin', '/ws/..%2fadmin'])
+          statuses.push(statusOf(await rawExchange(gw.port, handshakeRequest(path, {}, gw.port))));
+        assert.deepEqual(statuses, [400, 400, 400]);
+        assert.equal(backend.upgrades.length + backend.requests.length, 0);
+      },
+    );
+
+    it(
+      'plain requests under the route reach the mount-relative backend path, a POST with its body (long-polling)',
+      CASE,
+      async () => {
+        const backend = await startAppBackend(defer);
+        const gw = await start({ target: `${backend.origin}/` });
+        const page = await get(gw.port, '/ws/page?x=1');
+        assert.deepEqual([page.status, page.body], [200, 'plain /page?x=1']);
+        const posted = await get(
+          gw.port,
+          '/ws/poll?sid=1',
+          { 'content-type': 'text/plain' },
+          'POST',
+          'payload=1',
+        );
+        assert.deepEqual([posted.status, posted.body], [200, 'plain POST /poll?sid=1 payload=1']);
+        assert.deepEqual(
+          backend.requests.map((seen) => seen.url),
+          ['/page?x=1', '/poll?sid=1'],
+        );
+        assert.equal(backend.upgrades.length, 0);
+      },
+    );
+
+    it('forgetting routeUpgrades: the upgrade gets a 500 naming routeUpgrades, and a process warning', {
+      ...CASE,
+      skip: subject.routeUpgrades ? false : 'no setup line to forget: upgrades are bridged without one',
+    }, async () => {
+      const backend = await startAppBackend(defer);
+      const gw = await start({ target: `${backend.origin}/`, routed: false });
+      const warning = nextWarning('WSTUNNEL_UPGRADES_NOT_ROUTED');
+      const refused = await handshake(gw.url('/ws/a'));
+      assert.equal(refused.status, 500);
+      assert.match(refused.body, /routeUpgrades/);
+      assert.match((await warning).message, /routeUpgrades/);
+      assert.equal(backend.upgrades.length + backend.requests.length, 0);
+    });
+
     it('drain: close({timeout}) ends an open tunnel and resolves; new upgrades get 503', CASE, async () => {
-      const backend = await echo();
-      const gw = await start({ target: `${backend.origin}/` });
+      const { backend, gw } = await echoSubject();
       const client = await openClient(gw.url('/ws/x'));
       await roundTrip(client, 'before drain');
       const clientClosed = closed(client);
@@ -508,12 +629,68 @@ export function conformanceSuite(name: string, subject: Subject): void {
     });
 
     it(
+      'drain: open tunnels keep flowing, newcomers get 503, close() resolves as soon as they end',
+      CASE,
+      async () => {
+        const { backend, gw } = await echoSubject();
+        const client = await openClient(gw.url('/ws/a'));
+        await assertEchoes(client, 'before');
+        assert.equal(gw.engine.openTunnels, 1);
+        const started = Date.now();
+        const closing = gw.drain.close({ timeout: 6_000 });
+        const late = await rawExchange(gw.port, handshakeRequest('/ws/late', {}, gw.port));
+        assert.equal(statusOf(late), 503, late);
+        assert.equal((await get(gw.port, '/ws/page')).status, 503);
+        await assertEchoes(client, 'during');
+        client.close(1000);
+        await closing;
+        assert.ok(Date.now() - started < 3_000, 'close() waited for its deadline although the tunnel ended');
+        assert.equal(gw.engine.size, 0);
+        assert.equal(gw.engine.openTunnels, 0);
+        assert.deepEqual(
+          backend.requests.map((req) => req.url),
+          ['/a'],
+        );
+      },
+    );
+
+    it('await using drains the route when the block ends', {
+      ...CASE,
+      skip: !awaitUsingSupported && 'this Node cannot parse await using',
+    }, async () => {
+      const { inAwaitUsingBlock } = await import('../frameworks/await-using.ts');
+      const { gw } = await echoSubject();
+      await inAwaitUsingBlock(gw.drain, async () => {
+        const client = await openClient(gw.url('/ws/a'));
+        await assertEchoes(client, 'scoped');
+        client.close(1000);
+        await closed(client);
+      });
+      assert.equal(gw.engine.closing, true);
+      assert.equal(gw.engine.size, 0);
+      await refusedAfterDrain(gw);
+    });
+
+    it('Symbol.asyncDispose (what await using calls) drains like close()', CASE, async () => {
+      const { gw } = await echoSubject();
+      const client = await openClient(gw.url('/ws/a'));
+      await assertEchoes(client, 'scoped');
+      const disposing = gw.drain[Symbol.asyncDispose]();
+      assert.equal(gw.engine.closing, true);
+      await assertEchoes(client, 'draining');
+      client.close(1000);
+      await disposing;
+      assert.equal(gw.engine.size, 0);
+      await refusedAfterDrain(gw);
+    });
+
+    it(
       'leak: 50 parallel and 50 serial tunnels opened and closed leave size and openTunnels at 0',
       CASE,
       async () => {
-        const backend = await echo();
-        const gw = await start({ target: `${backend.origin}/` });
+        const { backend, gw } = await echoSubject();
         const all = tunnelsClosed(gw.engine, 100);
+        // The burst is the first thing the fresh subject sees: many WebSockets at once must all open.
         const parallel = await Promise.all(
           Array.from({ length: 50 }, (_, i) =>
             openClient(gw.url(`/ws/p${i}`), undefined, { perMessageDeflate: false }),
@@ -522,14 +699,14 @@ export function conformanceSuite(name: string, subject: Subject): void {
         assert.equal(gw.engine.openTunnels, 50);
         await Promise.all(
           parallel.map(async (client, i) => {
-            assert.equal((await roundTrip(client, `p${i}`)).data.toString(), `p${i}`);
+            await assertEchoes(client, `p${i}`);
             client.close();
             await closed(client);
           }),
         );
         for (let i = 0; i < 50; i++) {
           const client = await openClient(gw.url(`/ws/s${i}`), undefined, { perMessageDeflate: false });
-          assert.equal((await roundTrip(client, `s${i}`)).data.toString(), `s${i}`);
+          await assertEchoes(client, `s${i}`);
           if (i % 2 === 0) client.close();
           else client.terminate();
           await once(client, 'close');
