@@ -17,6 +17,11 @@ export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer
 export interface UpgradeOwner {
   /** Synchronously decides whether this owner takes `req`; returns its handler when it does. */
   route(req: IncomingMessage): UpgradeHandler | undefined;
+  /**
+   * Whether `req`, though it offers an upgrade, must stay an ordinary request that the server's request handler
+   * serves (where Node lets the dispatcher decide early): an app that routes upgrades keeps requests with a body.
+   */
+  ordinary?(req: IncomingMessage): boolean;
 }
 
 interface Dispatcher {
@@ -157,6 +162,8 @@ function decideUpgradesEarly(server: Server, owners: readonly UpgradeOwner[]): (
   const decide: UpgradeDecision = function (req) {
     if (!active) return original.call(this, req);
     try {
+      // Before any owner or listener may take it: no 'upgrade' listener must ever see it around the app.
+      if (owners.some((owner) => owner.ordinary?.(req) === true)) return false;
       if (owners.some((owner) => owner.route(req) !== undefined)) return true;
     } catch {
       return true; // emit() answers it 500 and reports the owner's error

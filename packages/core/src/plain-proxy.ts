@@ -13,7 +13,8 @@ export type HttpDecision = Extract<RouteDecision, { kind: 'http' }>;
 /** Proxies plain requests through one pooled forwarder per target. */
 export class PlainProxy {
   readonly #host: EngineHost;
-  readonly #forwarders = new Map<Target, HttpForwarder>();
+  /** By connection profile, not by Target: a target function yields a Target per URL, all to a few backends. */
+  readonly #forwarders = new Map<string, HttpForwarder>();
   #inFlight = 0;
 
   constructor(host: EngineHost) {
@@ -49,10 +50,11 @@ export class PlainProxy {
         'too many connections to this backend',
         hooks,
       );
-    let forwarder = this.#forwarders.get(target);
+    const profile = connectionProfile(target);
+    let forwarder = this.#forwarders.get(profile);
     if (forwarder === undefined) {
       forwarder = new HttpForwarder(target);
-      this.#forwarders.set(target, forwarder);
+      this.#forwarders.set(profile, forwarder);
     }
     const info = requestInfo(req, `${target.httpOrigin}${decision.backendPath}`, '-');
     this.#inFlight++;
@@ -84,4 +86,18 @@ export class PlainProxy {
   close(): void {
     for (const forwarder of this.#forwarders.values()) forwarder.close();
   }
+}
+
+/** TLS settings objects, numbered: targets resolved from the same options share theirs. */
+const tlsIds = new WeakMap<object, number>();
+let nextTlsId = 0;
+
+/** What a forwarder's pool and timers depend on: targets that agree on it can share one forwarder. */
+function connectionProfile(target: Target): string {
+  let tls = tlsIds.get(target.tls);
+  if (tls === undefined) {
+    tls = nextTlsId++;
+    tlsIds.set(target.tls, tls);
+  }
+  return `${target.httpOrigin} ${tls} ${target.timeout} ${target.connectTimeout} ${target.keepAlive}`;
 }

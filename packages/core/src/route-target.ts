@@ -115,15 +115,15 @@ export function targetFromFunction<Context>(
   const url = target(context);
   if (typeof url !== 'string' && !(url instanceof URL))
     throw new TypeError(`the target function returned ${typeof url}, not a URL`);
-  // A decoded route parameter interpolated into the URL ("../../admin") would otherwise move the request elsewhere.
-  if (
-    typeof url === 'string' &&
-    DOT_SEGMENT.test(url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').split(/[?#]/)[0]!)
-  )
+  if (typeof url !== 'string') return String(url);
+  // A decoded route parameter interpolated into the URL ("../../admin", "a\\b") would otherwise move the request
+  // elsewhere, or fail as a configuration error: it is the request's doing, so it is a 400.
+  const path = url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, '').split(/[?#]/)[0]!;
+  if (DOT_SEGMENT.test(path) || url.includes('\\'))
     throw new TunnelError(
       'ERR_WSTUNNEL_BAD_REQUEST',
       400,
-      'the target function built a URL with a dot segment; encode interpolated parameters (encodeURIComponent) or use $1-$9',
+      'the target function built a URL with a dot segment or a backslash; encode interpolated parameters (encodeURIComponent) or use $1-$9',
     );
-  return String(url);
+  return url;
 }

@@ -2,7 +2,12 @@
 
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { configError } from './errors.ts';
-import { DEFAULT_TIMEOUT_MS, type ResolvedTargetOptions, type TargetOptions } from './options.ts';
+import {
+  type BackendTlsOptions,
+  DEFAULT_TIMEOUT_MS,
+  type ResolvedTargetOptions,
+  type TargetOptions,
+} from './options.ts';
 
 /** A backend, ready to dial. */
 export interface Target extends ResolvedTargetOptions {
@@ -92,10 +97,13 @@ export function resolveTarget(target: string | URL, options: TargetOptions, wher
         : duration(options.keepAlive, 0, 'keepAlive', where),
     halfClose: flag(options.halfClose, true, 'halfClose', where),
     max: options.max === undefined ? Number.POSITIVE_INFINITY : count(options.max, 'max', where),
-    tls: options.tls ?? {},
+    tls: options.tls ?? NO_TLS_OPTIONS,
     secureContext: scheme.secure ? secureContext(options, where) : undefined,
   };
 }
+
+/** One object for every target without TLS options, so targets that agree on TLS can be told apart cheaply. */
+const NO_TLS_OPTIONS: BackendTlsOptions = Object.freeze({});
 
 function secureContext({ tls = {} }: TargetOptions, where: string): SecureContext {
   const { ca, cert, key, servername, rejectUnauthorized } = tls;

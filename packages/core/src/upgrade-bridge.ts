@@ -22,6 +22,11 @@ export interface UpgradeBridgeOptions {
    * every path itself (an SPA catch-all) and other upgrade handlers share the server.
    */
   readonly claim?: (req: IncomingMessage) => boolean;
+  /**
+   * The app the listener belongs to, when each call makes a new listener (Koa's `app.callback()`): bridging the same
+   * app to a server twice is bridging it once. Default: the listener itself.
+   */
+  readonly app?: object;
 }
 
 /** An upgrade the bridge is running through the app: what a tunnel route takes over. */
@@ -37,8 +42,11 @@ interface Pending extends BridgedUpgrade {
   readonly listeners: ReadonlyMap<string, readonly unknown[]>;
 }
 
-/** Socket events frameworks watch on a response's socket. */
-const WATCHED = ['error', 'close', 'end', 'finish'] as const;
+/**
+ * Socket events whose app listeners go with the socket: errors (Koa reports every reset of a long-lived tunnel as an
+ * app error otherwise). `close` listeners stay, so on-finished (morgan, metrics) still learns when the tunnel ends.
+ */
+const WATCHED = ['error'] as const;
 
 /** Unbinds the app's response and the listeners the app put on the socket: the socket now belongs to someone else. */
 function release(entry: Pending): void {
@@ -66,13 +74,21 @@ export function bridgeUpgrades(
 ): () => void {
   if (typeof app !== 'function')
     throw new TypeError('bridgeUpgrades: app must be a request listener function');
+  // Two modules bridging the same app would run it twice for every upgrade it declines.
+  const identity = options.app ?? app;
+  const existing = bridged.get(server)?.get(identity);
+  if (existing !== undefined) return existing;
   const claim = options.claim;
+  const claims = (req: IncomingMessage): boolean => claim === undefined || claim(req);
   const owner: UpgradeOwner = {
+    // An upgrade request with a body is no tunnel (WebSocket is GET), and as an upgrade its body could never be
+    // read: the app serves it as the ordinary request it also is, its auth included. (Where Node cannot decide
+    // early, the bridge answers it 400 on the socket.)
+    ordinary: (req) =>
+      (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0') &&
+      claims(req),
     route(req) {
-      // An upgrade request with a body is no tunnel (WebSocket is GET); as an upgrade its body could never be read.
-      if (req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0')
-        return undefined;
-      if (claim !== undefined && !claim(req)) return undefined;
+      if (!claims(req)) return undefined;
       return (request, socket, head) => {
         void afterPendingResponse(socket, async () => run(server, owner, app, request, socket, head));
       };
@@ -82,13 +98,21 @@ export function bridgeUpgrades(
   target[kBridged] = (target[kBridged] ?? 0) + 1;
   const detach = attachUpgradeOwner(server, owner);
   let attached = true;
-  return () => {
+  const apps = bridged.get(server) ?? new Map<object, () => void>();
+  bridged.set(server, apps);
+  const stop = (): void => {
     if (!attached) return;
     attached = false;
     detach();
+    apps.delete(identity);
     target[kBridged] = (target[kBridged] ?? 1) - 1;
   };
+  apps.set(identity, stop);
+  return stop;
 }
+
+/** The bridges of each server, by app, so bridging an app twice is bridging it once. */
+const bridged = new WeakMap<Server, Map<object, () => void>>();
 
 /** Whether upgrades of `server` run through an app (so a route that sees none was just not reached by one). */
 export function bridgesUpgrades(server: Server | undefined): boolean {

@@ -233,7 +233,10 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
   }
 
   #release(target: Target): void {
-    this.#perTarget.set(target, (this.#perTarget.get(target) ?? 1) - 1);
+    const used = (this.#perTarget.get(target) ?? 1) - 1;
+    // Deleted at zero: a target function makes a Target per URL, and the map must not keep them all.
+    if (used > 0) this.#perTarget.set(target, used);
+    else this.#perTarget.delete(target);
     if (this.size === 0) this.#drained?.();
   }
 }

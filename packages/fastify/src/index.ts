@@ -1,41 +1,21 @@
-/**
- * Why: a Fastify plugin's prefix, encapsulation and the parent's hooks decide which requests reach a tunnel; this
- * registers the routes, runs the server's upgrades under that prefix through Fastify's router, and drains on close.
- * @module
- */
-
-import type { IncomingMessage } from 'node:http';
 import {
-  bridgedUpgrade,
   bridgeUpgrades,
   mountRelativePath,
   type RouteTunnelOptions,
   routeCaptures,
   routeTunnel,
   type Wstunnel,
+  WstunnelConfigError,
 } from '@wstunnel/core';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { upgradesOnly } from './upgrade-constraint.ts';
 
 /** Options of the plugin; target and header functions receive the Fastify `request` (params, decorations). */
 export interface FastifyTunnelOptions extends RouteTunnelOptions<FastifyRequest> {
   /** Milliseconds `fastify.close()` gives open tunnels before ending them (see `Wstunnel.close`). Default 5 000. */
   readonly closeTimeout?: number;
 }
-
-/** find-my-way constraint: "an upgrade the bridge is running through Fastify", so plain requests skip such routes. */
-const UPGRADE_CONSTRAINT: Parameters<FastifyInstance['addConstraintStrategy']>[0] = {
-  name: 'wstunnelUpgrade',
-  storage() {
-    const handlers = new Map();
-    return {
-      get: (value) => handlers.get(value) ?? null,
-      set: (value, handler) => void handlers.set(value, handler),
-    };
-  },
-  deriveConstraint: (req: IncomingMessage) => (bridgedUpgrade(req) === undefined ? undefined : 'yes'),
-  mustMatchWhenDerived: false,
-};
 
 /** Engines registered per server: the plugin is encapsulated, so a decorator would not reach the parent. */
 const engines = new WeakMap<object, Wstunnel[]>();
@@ -54,6 +34,12 @@ const plugin: FastifyPluginAsync<FastifyTunnelOptions> = async (fastify, options
     ...tunnelOptions
   } = options as FastifyTunnelOptions & Record<string, unknown>;
   const route = routeTunnel<FastifyRequest>(tunnelOptions, undefined, '@wstunnel/fastify');
+  // Upgrades are claimed by the prefix before Fastify routes them, so it must be literal text.
+  if (/[:*(]/.test(fastify.prefix))
+    throw new WstunnelConfigError(
+      'ERR_WSTUNNEL_INVALID_OPTION',
+      `@wstunnel/fastify: prefix "${fastify.prefix}" has parameters; use a literal prefix and \`rules\` with \`match\` for parameters`,
+    );
   const mountRelative = (url: string): string | undefined => mountRelativePath(url, fastify.prefix);
   engines.set(fastify.server, [...tunnelsOf(fastify), route.engine]);
   // Bodies reach the backend as the client sent them: no parser may read them first.
@@ -76,11 +62,9 @@ const plugin: FastifyPluginAsync<FastifyTunnelOptions> = async (fastify, options
     if (result === 'pass') reply.callNotFound();
   };
   // Routes that never serve plain requests match upgrades only, so plain ones reach the app's other routes.
-  const upgradesOnly = route.servesPlainRequests ? {} : { constraints: { [UPGRADE_CONSTRAINT.name]: 'yes' } };
-  if (!route.servesPlainRequests && !fastify.hasConstraintStrategy(UPGRADE_CONSTRAINT.name))
-    fastify.addConstraintStrategy(UPGRADE_CONSTRAINT);
-  fastify.all('/', upgradesOnly, handler);
-  fastify.all('/*', upgradesOnly, handler);
+  const routeOptions = route.servesPlainRequests ? {} : upgradesOnly(fastify);
+  fastify.all('/', routeOptions, handler);
+  fastify.all('/*', routeOptions, handler);
   // Only upgrades under this plugin's prefix go through Fastify's router; others stay with their owners.
   const stop = bridgeUpgrades(fastify.server, (req, res) => fastify.routing(req, res), {
     claim: (req) => {

@@ -22,6 +22,8 @@ import type Koa from 'koa';
 interface RouterLayer {
   readonly path: unknown;
   readonly stack: readonly unknown[];
+  /** Empty for `router.use()` layers, which are not end-anchored routes. */
+  readonly methods: readonly string[];
 }
 
 /** Options of {@link wstunnel}; target and header functions receive the Koa context (`ctx.state.user`, params). */
@@ -50,7 +52,9 @@ export function wstunnel(
   const middleware: Koa.Middleware = async function wstunnel(ctx, next) {
     // Only the @koa/router route this middleware belongs to counts: one matched earlier leaves its traces on ctx.
     const { matched = [], captures } = ctx as { matched?: RouterLayer[]; captures?: string[] };
-    const layer = matched.find((candidate) => candidate.stack.includes(middleware));
+    const layer = matched.find(
+      (candidate) => candidate.stack.includes(middleware) && candidate.methods.length > 0,
+    );
     const result = await route.handle({
       req: ctx.req,
       res: ctx.res,
@@ -77,5 +81,5 @@ export function wstunnel(
  * to the server's other upgrade handlers. Returns a function that stops it.
  */
 export function routeUpgrades(server: Server, app: Koa, options?: UpgradeBridgeOptions): () => void {
-  return bridgeUpgrades(server, app.callback(), options);
+  return bridgeUpgrades(server, app.callback(), { ...options, app });
 }
