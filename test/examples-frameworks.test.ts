@@ -181,6 +181,9 @@ async function checkRecipes(origin: string, backend: string | undefined): Promis
   const wrong = await handshakeHead(origin, '/private/feed', { Authorization: 'Bearer nope' });
   assert.equal(statusOf(wrong), 401, wrong);
   assert.equal((await get(`${origin}/private/page`)).status, 401);
+  // The guard covers /private itself, not only what is under it (the Koa example once let it reach the catch-all).
+  assert.equal((await get(`${origin}/private`)).status, 401);
+  assert.equal(statusOf(await handshakeHead(origin, '/private')), 401);
   const byHeader = await tunnelled(`${ws}/private/feed`, { headers: { Authorization: `Bearer ${TOKEN}` } });
   assert.deepEqual(only(byHeader, ['path', 'user', 'backend']), {
     path: '/private/feed',

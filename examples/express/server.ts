@@ -88,9 +88,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {
     console.log(`${signal}: draining`);
     server.close();
-    stopRouting();
-    // Open tunnels get two seconds to finish, then are ended; new upgrades meanwhile get 503.
+    // Open tunnels get two seconds to finish, then are ended; upgrades still arriving meanwhile get 503.
     await Promise.all(tunnels.map((tunnel) => tunnel.close({ timeout: 2_000 })));
+    stopRouting();
     server.closeAllConnections();
     await backend.close();
   });

@@ -29,9 +29,9 @@ const requireToken: Koa.Middleware = async (ctx, next) => {
   }
   await next();
 };
-// {*rest} is the route's first parameter: $1 in the target.
+// {/*rest} (optional, so /private itself is guarded too) is the route's first parameter: $1 in the target.
 router.all(
-  '/private/{*rest}',
+  '/private{/*rest}',
   requireToken,
   drained(
     wstunnel(`${backend.ws}/private/$1`, {
@@ -91,9 +91,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {
     console.log(`${signal}: draining`);
     server.close();
-    stopRouting();
-    // Open tunnels get two seconds to finish, then are ended; new upgrades meanwhile get 503.
+    // Open tunnels get two seconds to finish, then are ended; upgrades still arriving meanwhile get 503.
     await Promise.all(tunnels.map((tunnel) => tunnel.close({ timeout: 2_000 })));
+    stopRouting();
     server.closeAllConnections();
     await backend.close();
   });
