@@ -60,8 +60,6 @@ function release(entry: Pending): void {
 }
 
 const pending = new WeakMap<IncomingMessage, Pending>();
-const kBridged: unique symbol = Symbol.for('wstunnel.upgrade-bridge');
-type BridgedServer = Server & { [kBridged]?: number };
 
 /**
  * Runs the upgrades of `server` through `app`. Call it once per server, before the first upgrade can arrive (right
@@ -94,8 +92,6 @@ export function bridgeUpgrades(
       };
     },
   };
-  const target = server as BridgedServer;
-  target[kBridged] = (target[kBridged] ?? 0) + 1;
   const detach = attachUpgradeOwner(server, owner);
   let attached = true;
   const apps = bridged.get(server) ?? new Map<object, () => void>();
@@ -105,7 +101,6 @@ export function bridgeUpgrades(
     attached = false;
     detach();
     apps.delete(identity);
-    target[kBridged] = (target[kBridged] ?? 1) - 1;
   };
   apps.set(identity, stop);
   return stop;
@@ -116,7 +111,7 @@ const bridged = new WeakMap<Server, Map<object, () => void>>();
 
 /** Whether upgrades of `server` run through an app (so a route that sees none was just not reached by one). */
 export function bridgesUpgrades(server: Server | undefined): boolean {
-  return ((server as BridgedServer | undefined)?.[kBridged] ?? 0) > 0;
+  return server !== undefined && (bridged.get(server)?.size ?? 0) > 0;
 }
 
 /** The socket of an upgrade the bridge is running through the app, while nobody has answered or taken it. */
