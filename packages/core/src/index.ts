@@ -47,6 +47,7 @@ export { mountRelativePath } from './route-target.ts';
 export {
   type RouteCall,
   type RouteHeaders,
+  type RouteInput,
   type RouteResult,
   type RouteTarget,
   RouteTunnel,

@@ -73,6 +73,12 @@ export interface RouteCall<Context> {
   readonly outcome?: (outcome: TunnelOutcome) => void;
 }
 
+/** What a route decision depends on: a {@link RouteCall} without the hooks. */
+export type RouteInput<Context> = Pick<
+  RouteCall<Context>,
+  'req' | 'path' | 'captures' | 'context' | 'matched'
+>;
+
 /**
  * Settles once the request is in wstunnel's hands (`'handled'`) or not for this route (`'pass'`: call the next
  * middleware). Rejects with a {@link TunnelError} (`status` set) when the framework's error handling should answer.
@@ -132,7 +138,7 @@ export class RouteTunnel<Context> {
    * The decision for one request, headers included, without acting on it. Throws a {@link TunnelError} (500) when
    * the target or headers function fails.
    */
-  decide(call: Pick<RouteCall<Context>, 'req' | 'path' | 'captures' | 'context' | 'matched'>): RouteDecision {
+  decide(call: RouteInput<Context>): RouteDecision {
     try {
       const decision = this.#route(call);
       if ((decision.kind !== 'tunnel' && decision.kind !== 'http') || this.#headers === undefined)
@@ -144,7 +150,7 @@ export class RouteTunnel<Context> {
     }
   }
 
-  #route(call: Pick<RouteCall<Context>, 'req' | 'path' | 'captures' | 'context' | 'matched'>): RouteDecision {
+  #route(call: RouteInput<Context>): RouteDecision {
     if (this.#target === undefined) return this.#rules!.route(call.req, call.path);
     const compiled = this.#target(call.context);
     const captures = call.captures ?? [];
