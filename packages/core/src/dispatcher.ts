@@ -4,7 +4,7 @@
  * owner claims reach the server's other listeners, or its request handler when there are none.
  */
 
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { writeErrorResponse } from './http-responses.ts';
 import { afterPendingResponse } from './pipelining.ts';
@@ -120,6 +120,10 @@ function install(server: DispatchedServer): Dispatcher {
         return true;
       }
     }
+    // A request that asked for an upgrade and is served as a plain one is the last on its connection: say so, or a
+    // client that pipelined another waits for an answer that never comes.
+    if (event === 'request' && closesConnection.has(args[0] as IncomingMessage))
+      (args[1] as ServerResponse).shouldKeepAlive = false;
     return originalEmit.apply(this, [event, ...args] as Parameters<Server['emit']>);
   } as Server['emit'];
   // Node only emits 'upgrade' while a listener exists; when this is the only one, unclaimed upgrades are served
@@ -148,6 +152,9 @@ function install(server: DispatchedServer): Dispatcher {
 
 type UpgradeDecision = (this: Server, req: IncomingMessage) => boolean;
 
+/** Requests `shouldUpgradeCallback` kept ordinary although they asked for an upgrade. */
+const closesConnection = new WeakSet<IncomingMessage>();
+
 /**
  * Where Node offers `shouldUpgradeCallback` (22.21+, 24.9+), an upgrade no owner claims and no other listener wants
  * stays an ordinary request, body and keep-alive included (RFC 9110 7.8 lets a server ignore Upgrade). Elsewhere
@@ -159,8 +166,7 @@ function decideUpgradesEarly(server: Server, owners: readonly UpgradeOwner[]): (
   if (typeof original !== 'function') return () => undefined;
   // Code that wraps the callback after us keeps calling `decide` after detach: it must then step aside.
   let active = true;
-  const decide: UpgradeDecision = function (req) {
-    if (!active) return original.call(this, req);
+  const upgrades = function (this: Server, req: IncomingMessage): boolean {
     try {
       // Before any owner or listener may take it: no 'upgrade' listener must ever see it around the app.
       if (owners.some((owner) => owner.ordinary?.(req) === true)) return false;
@@ -171,6 +177,13 @@ function decideUpgradesEarly(server: Server, owners: readonly UpgradeOwner[]): (
     // No request handler, or a target no handler can route (absolute-form): the bridge answers 404 or 400.
     if (this.listenerCount('request') === 0 || !req.url?.startsWith('/')) return true;
     return this.listenerCount('upgrade') > 1 && original.call(this, req);
+  };
+  const decide: UpgradeDecision = function (req) {
+    if (!active) return original.call(this, req);
+    const upgrade = upgrades.call(this, req);
+    // Node's parser reads nothing after a request that asked for an upgrade, even one served as a plain request.
+    if (!upgrade) closesConnection.add(req);
+    return upgrade;
   };
   target.shouldUpgradeCallback = decide;
   return () => {

@@ -261,7 +261,9 @@ export class HttpForwarder {
             : refused
               ? ([502, 'cannot reach the backend', 'ERR_WSTUNNEL_CONNECT'] as const)
               : ([502, 'the backend failed', 'ERR_WSTUNNEL_BACKEND_CLOSED'] as const);
-    const fail = exchange?.hooks?.fail;
+    // A backend response refused inside httpxy's 'proxyRes' is still piped and its status copied once this returns:
+    // only a head written now, synchronously, keeps its status (099) away from the client response.
+    const fail = code === BAD_STATUS ? undefined : exchange?.hooks?.fail;
     if (fail !== undefined) fail(new TunnelError(tunnelCode, status, message, error));
     else writeErrorToResponse(res, status, message);
   }
