@@ -131,6 +131,28 @@ function served(server: Server, log: string[]) {
   return { sockets, saw: () => log.filter((line) => !line.endsWith(' /__barrier__')) };
 }
 
+/** An Express or Koa app on its own server, upgrades routed through it; `close` stops routing, drains, closes. */
+async function bridgedApp(
+  server: Server,
+  route: { tunnel: App['engine']; close(options: { timeout: number }): Promise<void> },
+  routeUpgrades: (server: Server) => () => void,
+  log: string[],
+): Promise<App> {
+  const port = await listen(server);
+  const stop = routeUpgrades(server);
+  return {
+    server,
+    port,
+    engine: route.tunnel,
+    ...served(server, log),
+    async close() {
+      stop();
+      await route.close({ timeout: 0 });
+      await closeServer(server);
+    },
+  };
+}
+
 const START: Record<Adapter, (options: AppOptions) => Promise<App>> = {
   async express({ target, gate }) {
     const app = express();
@@ -152,20 +174,7 @@ const START: Record<Adapter, (options: AppOptions) => Promise<App>> = {
     });
     const route = expressTunnel(target, { headers: (req) => roomHeader(req.query) });
     app.use('/ws/', route);
-    const server = createServer(app);
-    const port = await listen(server);
-    const stop = expressRouteUpgrades(server, app);
-    return {
-      server,
-      port,
-      engine: route.tunnel,
-      ...served(server, log),
-      async close() {
-        stop();
-        await route.close({ timeout: 0 });
-        await closeServer(server);
-      },
-    };
+    return bridgedApp(createServer(app), route, (server) => expressRouteUpgrades(server, app), log);
   },
 
   async koa({ target, gate }) {
@@ -190,20 +199,7 @@ const START: Record<Adapter, (options: AppOptions) => Promise<App>> = {
     });
     const route = koaTunnel({ rules: [{ path: '/ws/', target }], headers: (ctx) => roomHeader(ctx.query) });
     app.use(route);
-    const server = createServer(app.callback());
-    const port = await listen(server);
-    const stop = koaRouteUpgrades(server, app);
-    return {
-      server,
-      port,
-      engine: route.tunnel,
-      ...served(server, log),
-      async close() {
-        stop();
-        await route.close({ timeout: 0 });
-        await closeServer(server);
-      },
-    };
+    return bridgedApp(createServer(app.callback()), route, (server) => koaRouteUpgrades(server, app), log);
   },
 
   async fastify({ target, gate }) {
