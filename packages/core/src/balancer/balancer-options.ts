@@ -84,7 +84,10 @@ export interface MemberView {
  * Picks one of `members` (the usable members of the lowest usable lbset, in declaration order) for `req`, or
  * `undefined` for none (the client then gets 503).
  */
-export type BalancerStrategy = (members: readonly MemberView[], req: IncomingMessage) => MemberView | undefined;
+export type BalancerStrategy = (
+  members: readonly MemberView[],
+  req: IncomingMessage,
+) => MemberView | undefined;
 
 /** Consistent hashing (beyond Apache): the same key goes to the same member while the member set is the same. */
 export type HashKey =

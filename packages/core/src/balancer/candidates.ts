@@ -38,8 +38,15 @@ export function usable(member: MemberState, now: number): boolean {
   return member.errorUntil === 0 || flags.ignoreErrors === true;
 }
 
-/** The members a new session may be given at `now`, in declaration order; empty when none is usable. */
-export function candidates<Member extends MemberState>(members: readonly Member[], now: number): Member[] {
+/**
+ * The members a new session may be given at `now`, in declaration order; empty when none is usable. Members `open`
+ * refuses (already tried by this session, or not tunnelling its protocol) count as unusable.
+ */
+export function candidates<Member extends MemberState>(
+  members: readonly Member[],
+  now: number,
+  open: (member: Member) => boolean = () => true,
+): Member[] {
   const lbsets = [...new Set(members.map((member) => member.lbset))].sort((a, b) => a - b);
   for (const standby of [false, true]) {
     for (const lbset of lbsets) {
@@ -49,7 +56,7 @@ export function candidates<Member extends MemberState>(members: readonly Member[
       for (const member of members) {
         if (member.lbset !== lbset || (member.flags.standby === true) !== standby || member.flags.draining)
           continue;
-        if (!usable(member, now)) {
+        if (!open(member) || !usable(member, now)) {
           if (!member.flags.spare) unusable++;
         } else if (member.flags.spare) spares.push(member);
         else chosen.push(member);

@@ -11,6 +11,7 @@ import type {
   MemberView,
 } from './balancer-options.ts';
 import type { MemberFlags, MemberState } from './candidates.ts';
+import type { ResolvedHealthCheck } from './health-check.ts';
 import type { MemberLoad } from './lb-methods.ts';
 
 /** Apache `retry` default. */
@@ -35,6 +36,8 @@ export class Member implements MemberState, MemberLoad {
   readonly target: Target;
   readonly retry: number;
   readonly healthCheck: HealthCheckOptions | false | undefined;
+  /** The member's health check after validation (its own, or the balancer's), if any. */
+  check: ResolvedHealthCheck | undefined;
   weight: number;
   lbset: number;
   route: string | undefined;
@@ -115,7 +118,10 @@ export class Member implements MemberState, MemberLoad {
       configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: a member change must be an object`);
     const { weight, lbset, route, status } = change;
     if (weight !== undefined && (typeof weight !== 'number' || !(weight >= 1 && weight <= 100)))
-      configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: weight (loadfactor) must be a number from 1 to 100`);
+      configError(
+        'ERR_WSTUNNEL_INVALID_BALANCER',
+        `${where}: weight (loadfactor) must be a number from 1 to 100`,
+      );
     if (lbset !== undefined && (!Number.isInteger(lbset) || lbset < 0 || lbset > 99))
       configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: lbset must be a whole number from 0 to 99`);
     if (route !== undefined && (typeof route !== 'string' || !ROUTE.test(route)))
@@ -127,7 +133,8 @@ export class Member implements MemberState, MemberLoad {
     if (weight !== undefined) this.weight = weight;
     if (lbset !== undefined) this.lbset = lbset;
     if (route !== undefined) this.route = route;
-    if (status !== undefined) for (const key of STATUS_KEYS) if (key in status) this.flags[key] = status[key] === true;
+    if (status !== undefined)
+      for (const key of STATUS_KEYS) if (key in status) this.flags[key] = status[key] === true;
   }
 
   /** Apache's status letters for the snapshot (`Ok` when none applies). */
@@ -151,7 +158,10 @@ function checkStatus(status: MemberStatus, where: string): void {
   if (typeof status !== 'object' || status === null)
     configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: status must be an object of flags`);
   for (const [key, value] of Object.entries(status)) {
-    if (!(STATUS_KEYS as readonly string[]).includes(key) || (value !== undefined && typeof value !== 'boolean'))
+    if (
+      !(STATUS_KEYS as readonly string[]).includes(key) ||
+      (value !== undefined && typeof value !== 'boolean')
+    )
       configError(
         'ERR_WSTUNNEL_INVALID_BALANCER',
         `${where}: status.${key} is not a member flag (${STATUS_KEYS.join(', ')}: booleans)`,

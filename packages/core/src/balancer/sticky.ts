@@ -22,12 +22,14 @@ export interface Sticky {
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Validates sticky options; a string is Apache's `stickysession` (`COOKIE|param`, or one name for both). */
-export function resolveSticky(options: string | StickyOptions | undefined, where: string): Sticky | undefined {
+export function resolveSticky(
+  options: string | StickyOptions | undefined,
+  where: string,
+): Sticky | undefined {
   if (options === undefined) return undefined;
+  const names = typeof options === 'string' ? options.split('|') : [];
   const given: StickyOptions =
-    typeof options === 'string'
-      ? { cookie: options.split('|')[0], param: options.split('|')[1] ?? options.split('|')[0] }
-      : options;
+    typeof options === 'string' ? { cookie: names[0]!, param: names[1] ?? names[0]! } : options;
   if (typeof given !== 'object' || given === null)
     configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: sticky must be a string or an object`);
   const { cookie, param, separator = '.', setCookie = false, noFailover = false } = given;
@@ -36,7 +38,10 @@ export function resolveSticky(options: string | StickyOptions | undefined, where
     ['param', param],
   ] as const) {
     if (name !== undefined && (typeof name !== 'string' || !TOKEN.test(name)))
-      configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: sticky.${key} must be a cookie/parameter name token`);
+      configError(
+        'ERR_WSTUNNEL_INVALID_BALANCER',
+        `${where}: sticky.${key} must be a cookie/parameter name token`,
+      );
   }
   if (cookie === undefined && param === undefined)
     configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: sticky needs a cookie or a param name`);
@@ -49,7 +54,10 @@ export function resolveSticky(options: string | StickyOptions | undefined, where
   if (typeof setCookie === 'string' && /[\r\n\0]/.test(setCookie))
     configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: sticky.setCookie attributes must be one line`);
   if (typeof setCookie !== 'boolean' && typeof setCookie !== 'string')
-    configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: sticky.setCookie must be a boolean or cookie attributes`);
+    configError(
+      'ERR_WSTUNNEL_INVALID_BALANCER',
+      `${where}: sticky.setCookie must be a boolean or cookie attributes`,
+    );
   return {
     cookie,
     param,
