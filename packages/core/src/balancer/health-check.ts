@@ -48,11 +48,10 @@ const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** Validates `options` with Apache's defaults; throws WstunnelConfigError (ERR_WSTUNNEL_INVALID_BALANCER) naming `where`. */
 export function resolveHealthCheck(options: HealthCheckOptions, where: string): ResolvedHealthCheck {
-  const fail: Fail = (message) =>
-    configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: healthCheck ${message}`);
-  if (typeof options !== 'object' || options === null) fail('must be an object');
+  const fail: Fail = (message) => configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: ${message}`);
+  if (typeof options !== 'object' || options === null) fail('a health check must be an object');
   const unknown = Object.keys(options).find((key) => !KEYS.has(key));
-  if (unknown !== undefined) fail(`has no option "${unknown}" (${[...KEYS].join(', ')})`);
+  if (unknown !== undefined) fail(`unknown health check option "${unknown}" (${[...KEYS].join(', ')})`);
   checkRequest(options, fail);
   const { type, method = 'GET', path = '/', expectStatus, expectBody, rejectBody } = options;
   return {
@@ -85,8 +84,8 @@ function checkRequest(options: HealthCheckOptions, fail: Fail): void {
   for (const status of expectStatus ?? []) whole(status, 100, 599, 'expectStatus entries', fail);
   for (const [name, value] of Object.entries({ expectBody, rejectBody })) {
     if (value !== undefined && !(value instanceof RegExp)) fail(`${name} must be a RegExp`);
-    if (value !== undefined && (type !== 'http' || (method ?? 'GET') !== 'GET'))
-      fail(`${name} applies to type 'http' with method GET only`);
+    if (value !== undefined && (type !== 'http' || method === 'HEAD'))
+      fail(`${name} applies to type 'http' with GET or OPTIONS only (a HEAD answer has no body)`);
   }
 }
 
