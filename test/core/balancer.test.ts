@@ -421,6 +421,30 @@ describe('balancer://: member states', () => {
 });
 
 describe('balancer://: configuration', () => {
+  test('--check lists each balancer as the <Proxy balancer://> section it stands for', async () => {
+    const { describeRules } = await import('@wstunnel/core');
+    const lines = describeRules({
+      rules: [{ path: '/ws/', target: 'balancer://Chat/' }],
+      balancers: {
+        Chat: {
+          method: 'bybusyness',
+          sticky: 'ROUTEID',
+          members: [
+            { url: 'ws://a:1', route: 'a', weight: 2 },
+            { url: 'ws://b:1', status: { standby: true } },
+          ],
+        },
+      },
+    });
+    assert.deepEqual(lines.slice(1, 6), [
+      '<Proxy "balancer://chat">',
+      '  BalancerMember "ws://a:1" loadfactor=2 route=a',
+      '  BalancerMember "ws://b:1" status=+H',
+      '  ProxySet lbmethod=bybusyness stickysession=ROUTEID',
+      '</Proxy>',
+    ]);
+  });
+
   test('mistakes throw typed errors at configuration time', async () => {
     const { createWstunnel } = await import('@wstunnel/core');
     const cases: [string, WstunnelOptions][] = [
