@@ -44,12 +44,20 @@ describe('balancer candidates', () => {
     assert.deepEqual(names(candidates(members, 0)), ['b', 's1']);
     assert.deepEqual(names(candidates([m('b', 0), m('s1', 0, { spare: true })], 0)), ['b']);
   });
-  test('hot standbys are used only when no lbset has anything else, and give way when it does again', () => {
+  test('hot standbys are used only when nothing else of their lbset is usable, and give way when it is again', () => {
     const a = m('a', 0, { healthFailed: true });
     const members = [a, m('h', 0, { standby: true })];
     assert.deepEqual(names(candidates(members, 0)), ['h']);
     a.flags.healthFailed = false;
     assert.deepEqual(names(candidates(members, 0)), ['a']);
+  });
+  test('a lbset tries its own standbys before the next lbset (Apache 2.4.34+)', () => {
+    const members = [m('a', 0, { stopped: true }), m('h0', 0, { standby: true }), m('b', 1)];
+    assert.deepEqual(names(candidates(members, 0)), ['h0']);
+  });
+  test('draining the only member of a lbset brings in its hot spare (draining counts as unusable)', () => {
+    const members = [m('a', 0, { draining: true }), m('s', 0, { spare: true })];
+    assert.deepEqual(names(candidates(members, 0)), ['s']);
   });
   test('a draining member takes no new session', () => {
     assert.deepEqual(names(candidates([m('a', 0, { draining: true }), m('b', 1)], 0)), ['b']);

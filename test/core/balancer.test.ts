@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import { describe, test } from 'node:test';
 import type { BalancerOptions, MemberEvent, WstunnelOptions } from '@wstunnel/core';
 import type { WebSocket } from 'ws';
-import { type EchoBackend, startEchoBackend, startRawBackend } from '../helpers/backends.ts';
+import { type EchoBackend, startEchoBackend, startRawBackend, switchingFor } from '../helpers/backends.ts';
 import { cleanupAfterEach } from '../helpers/cleanup.ts';
 import { openClient, roundTrip, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import {
@@ -315,14 +315,23 @@ describe('balancer://: failover', () => {
   });
 
   test('forcerecovery: when every member is in error, they are tried again instead of 503', async () => {
-    const [live] = await echoes(1);
-    const gateway = await gatewayFor({ members: [{ url: live!.origin, name: 'only' }] });
-    const balancer = gateway.tunnel.balancers.get('pool')!;
-    // Put the only member in error as a failure would, for its whole retry time.
-    const member = balancer.memberStates[0]!;
-    balancer.failed(member, 'test');
-    const client = await openClient(gateway.ws('/ws/x'));
-    client.terminate();
+    // Resets its first connection, then answers every handshake.
+    let seen = 0;
+    const flaky = await startRawBackend((socket, head) => {
+      if (seen++ === 0) socket.resetAndDestroy();
+      else socket.write(switchingFor(head));
+    });
+    defer(() => flaky.close());
+    const members = [{ url: flaky.origin, name: 'flaky' }];
+    const recovering = await gatewayFor({ members });
+    assert.equal(statusOf(await headOf(recovering, '/ws/x')), 503);
+    assert.match(recovering.tunnel.balancers.get('pool')!.snapshot().members[0]!.status, /E/);
+    assert.equal(statusOf(await headOf(recovering, '/ws/x')), 101);
+    seen = 0;
+    const strict = await gatewayFor({ members, forceRecovery: false });
+    assert.equal(statusOf(await headOf(strict, '/ws/x')), 503);
+    assert.equal(statusOf(await headOf(strict, '/ws/x')), 503);
+    assert.equal(flaky.connections, 3);
   });
 });
 

@@ -60,9 +60,15 @@ function managerAt(
   };
 }
 
+/**
+ * Apache `Require local`, plus a loopback `Host`: a page the operator opens could rebind its own name to 127.0.0.1
+ * and post same-origin (DNS rebinding), but it cannot choose the Host its requests carry.
+ */
 function isLoopback(req: IncomingMessage): boolean {
   const address = req.socket.remoteAddress ?? '';
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+  const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+  const local = address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+  return local && (host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host));
 }
 
 /** Starts a gateway; rejects if the options are invalid or the address cannot be bound. */

@@ -52,15 +52,24 @@ export function chooseBackend(
 }
 
 /**
- * Whether `failure` of `member` is one its balancer fails over from (a connect failure or reset always; a timeout
- * with `failontimeout`; a status listed in `failonstatus`). If so the member is put in error.
+ * Whether the session leaves `failure` of `member` to its balancer, to try another member. A connect failure or a
+ * reset always puts the member in error and is always taken (no answer came: with no member left, the client gets
+ * 503). A timeout (`failontimeout`) or a `failonstatus` status puts it in error too, but on the last attempt the
+ * member's own answer (504, or its response) is what the client gets.
  */
-export function failsOver(balancer: Balancer, member: Member, failure: BackendFailure): boolean {
+export function failsOver(
+  balancer: Balancer,
+  member: Member,
+  failure: BackendFailure,
+  tried: ReadonlySet<Member>,
+): boolean {
+  const { failOnTimeout, failOnStatus } = balancer.config;
+  const unreachable = failure.kind === 'connect' || failure.kind === 'closed';
   const fails =
-    failure.kind === 'connect' ||
-    failure.kind === 'closed' ||
-    (failure.kind === 'timeout' && balancer.failOnTimeout) ||
-    (failure.kind === 'status' && balancer.failOnStatus.has(failure.status));
-  if (fails) balancer.failed(member, failure.detail);
-  return fails;
+    unreachable ||
+    (failure.kind === 'timeout' && failOnTimeout) ||
+    (failure.kind === 'status' && failOnStatus.has(failure.status));
+  if (!fails) return false;
+  balancer.failed(member, failure.detail);
+  return unreachable || tried.size <= balancer.maxAttempts;
 }

@@ -318,7 +318,8 @@ export class Handshake {
     client.off('close', this.#onClientGone);
     // Keep a no-op error listener: a late client error must never become an uncaught exception.
     client.off('error', this.#onClientGone);
-    client.on('error', ignore);
+    // Once per socket, not once per balancer attempt.
+    if (!client.listeners('error').includes(ignore)) client.on('error', ignore);
     const backend = this.#backend;
     backend.setTimeout(0);
     backend.off('data', this.#onBackendData);

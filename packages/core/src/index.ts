@@ -11,7 +11,7 @@ export {
   type ReadApacheConfigOptions,
   readApacheConfig,
 } from './apache-config/reader.ts';
-export { Balancer, type MemberEvent, type Pick } from './balancer/balancer.ts';
+export type { BalancerControl, MemberEvent } from './balancer/balancer.ts';
 export type {
   BalancerMemberOptions,
   BalancerOptions,

@@ -104,8 +104,8 @@ function settleMember(balancer: Balancer, member: Member, result: HttpResult): v
   member.end(0);
   const { failure, status } = result;
   if (failure === 'connect') balancer.failed(member, 'connect failed');
-  else if (failure === 'timeout' && balancer.failOnTimeout) balancer.failed(member, 'timeout');
-  else if (failure === undefined && balancer.failOnStatus.has(status))
+  else if (failure === 'timeout' && balancer.config.failOnTimeout) balancer.failed(member, 'timeout');
+  else if (failure === undefined && balancer.config.failOnStatus.has(status))
     balancer.failed(member, `status ${status}`);
 }
 

@@ -117,10 +117,15 @@ export class RouteTunnel<Context> {
     } else if (typeof target === 'function') {
       const cache: TargetCache = new Map();
       this.#target = (context) =>
-        compileRouteTarget(targetFromFunction(target, context), defaults, cache, this.engine.balancers);
+        compileRouteTarget(
+          targetFromFunction(target, context),
+          defaults,
+          cache,
+          this.engine.balancerRegistry,
+        );
       this.servesPlainRequests = true;
     } else {
-      const compiled = compileRouteTarget(String(target), defaults, undefined, this.engine.balancers);
+      const compiled = compileRouteTarget(String(target), defaults, undefined, this.engine.balancerRegistry);
       this.#target = () => compiled;
       this.servesPlainRequests = servesPlain(compiled.table);
     }

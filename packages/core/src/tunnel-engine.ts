@@ -128,13 +128,19 @@ export class TunnelEngine {
           // Synchronous with the handshake's end: no client byte can arrive with no listener to hold it. Before the
           // release below, so a drain never sees the session gone between two attempts.
           if (socket.destroyed) resolve(failed(host, clientGone(), info));
+          else if (host.closing)
+            resolve(
+              refuseUpgrade(host, req, socket, 'ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down'),
+            );
           else this.#attempt(session, Buffer.concat(retry));
         }
         host.release(target);
       },
     };
     const failover =
-      member === undefined ? undefined : (failure: BackendFailure) => failsOver(balancer!, member, failure);
+      member === undefined
+        ? undefined
+        : (failure: BackendFailure) => failsOver(balancer!, member, failure, session.tried);
     try {
       handshake = new Handshake({ client: socket, head, requestHead, target, token, failover }, callbacks);
       this.#handshakes.add(handshake);

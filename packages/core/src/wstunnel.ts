@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Balancer } from './balancer/balancer.ts';
+import type { Balancer, BalancerControl } from './balancer/balancer.ts';
 import { HealthMonitor } from './balancer/health-monitor.ts';
 import { createBalancers } from './balancer/registry.ts';
 import { attachUpgradeOwner, type UpgradeHandler } from './dispatcher.ts';
@@ -36,7 +36,8 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
   /** The rules, in matching order. */
   readonly rules: RuleTable;
   /** The balancers of `balancer://` targets, by lower-case name: their runtime API and snapshots. */
-  readonly balancers: ReadonlyMap<string, Balancer>;
+  readonly balancers: ReadonlyMap<string, BalancerControl>;
+  readonly #balancers: ReadonlyMap<string, Balancer>;
   readonly #health: HealthMonitor;
   readonly #tunnels: TunnelEngine;
   readonly #plain: PlainProxy;
@@ -77,11 +78,20 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
         publish(event, args);
       },
     };
-    this.balancers = createBalancers(balancers, defaults, (event) => this.#host.report('balancer', event));
-    this.rules = new RuleTable(rules, defaults, this.balancers);
-    this.#health = new HealthMonitor(this.balancers.values());
+    this.#balancers = createBalancers(balancers, defaults, (event) => this.#host.report('balancer', event));
+    this.balancers = this.#balancers;
+    this.rules = new RuleTable(rules, defaults, this.#balancers);
+    this.#health = new HealthMonitor(this.#balancers.values());
     this.#tunnels = new TunnelEngine(this.#host, closeFrames ?? false);
     this.#plain = new PlainProxy(this.#host);
+  }
+
+  /**
+   * The balancers with their engine-side API, for rule tables an adapter compiles.
+   * @internal
+   */
+  get balancerRegistry(): ReadonlyMap<string, Balancer> {
+    return this.#balancers;
   }
 
   /** Handshakes in progress (including refusals still being relayed), open tunnels and plain requests in flight. */

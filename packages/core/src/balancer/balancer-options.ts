@@ -76,7 +76,7 @@ export interface MemberView {
   readonly busy: number;
   /** Times this member was chosen. */
   readonly chosen: number;
-  /** Bytes both ways, over finished and open tunnels and plain requests. */
+  /** Bytes both ways over its finished and open tunnels (plain requests are not counted). */
   readonly bytes: number;
 }
 
@@ -123,7 +123,7 @@ export interface BalancerOptions {
   readonly failOnStatus?: readonly number[];
   /** A backend that times out answering is put in error and the next member is tried (Apache `failontimeout`). Default `false`. */
   readonly failOnTimeout?: boolean;
-  /** Members tried after the first fails, before anything is sent to the client (Apache `maxattempts`). Default: members - 1. */
+  /** Members tried after the first fails, before anything is sent to the client (Apache `maxattempts`). Default: members - 1, at least 1. */
   readonly maxAttempts?: number;
   /** When every member is in error, try them anyway instead of answering 503 (Apache `forcerecovery`). Default `true`. */
   readonly forceRecovery?: boolean;

@@ -1,7 +1,8 @@
 /**
  * Why: which members a balancer may pick from is Apache's rule, not the lbmethod's (proxy_util.c
  * ap_proxy_balancer_get_best_worker): the lowest lbset with a usable member, hot spares standing in one for one for
- * unusable members, hot standbys only when no lbset has anything else, draining members never for new sessions.
+ * unusable members, a lbset's hot standbys only when nothing else of it is usable, draining members never for new
+ * sessions.
  */
 
 /** BalancerMember `status` flags, as Apache names them. */
@@ -39,8 +40,10 @@ export function usable(member: MemberState, now: number): boolean {
 }
 
 /**
- * The members a new session may be given at `now`, in declaration order; empty when none is usable. Members `open`
- * refuses (already tried by this session, or not tunnelling its protocol) count as unusable.
+ * The members a new session may be given at `now`, in declaration order; empty when none is usable. Per lbset, lowest
+ * first: its usable members, with spares standing in one for one for the unusable ones (a draining member counts as
+ * unusable), else its standbys (Apache 2.4.34+). Members `open` refuses (already tried by this session, or not
+ * tunnelling its protocol) count as unusable.
  */
 export function candidates<Member extends MemberState>(
   members: readonly Member[],
@@ -48,22 +51,25 @@ export function candidates<Member extends MemberState>(
   open: (member: Member) => boolean = () => true,
 ): Member[] {
   const lbsets = [...new Set(members.map((member) => member.lbset))].sort((a, b) => a - b);
-  for (const standby of [false, true]) {
-    for (const lbset of lbsets) {
-      const chosen: Member[] = [];
-      const spares: Member[] = [];
-      let unusable = 0;
-      for (const member of members) {
-        if (member.lbset !== lbset || (member.flags.standby === true) !== standby || member.flags.draining)
-          continue;
-        if (!open(member) || !usable(member, now)) {
-          if (!member.flags.spare) unusable++;
-        } else if (member.flags.spare) spares.push(member);
-        else chosen.push(member);
-      }
-      chosen.push(...spares.slice(0, unusable));
-      if (chosen.length > 0) return chosen;
+  for (const lbset of lbsets) {
+    const chosen: Member[] = [];
+    const spares: Member[] = [];
+    const standbys: Member[] = [];
+    let unusable = 0;
+    for (const member of members) {
+      if (member.lbset !== lbset) continue;
+      const { flags } = member;
+      const ok = !flags.draining && open(member) && usable(member, now);
+      if (flags.standby) {
+        if (ok) standbys.push(member);
+      } else if (flags.spare) {
+        if (ok) spares.push(member);
+      } else if (ok) chosen.push(member);
+      else unusable++;
     }
+    chosen.push(...spares.slice(0, unusable));
+    if (chosen.length > 0) return chosen;
+    if (standbys.length > 0) return standbys;
   }
   return [];
 }

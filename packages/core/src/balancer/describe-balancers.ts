@@ -1,6 +1,11 @@
 /** Why: `--check` shows what will run in Apache's own words, so balancers are listed as the `<Proxy balancer://>` sections they stand for. */
 
-import type { BalancerMemberOptions, BalancerOptions, MemberStatus } from './balancer-options.ts';
+import type {
+  BalancerMemberOptions,
+  BalancerOptions,
+  HealthCheckOptions,
+  MemberStatus,
+} from './balancer-options.ts';
 
 const FLAGS: readonly [keyof MemberStatus, string][] = [
   ['disabled', 'D'],
@@ -37,7 +42,7 @@ function memberParams(member: BalancerMemberOptions): string {
     member.route === undefined ? '' : ` route=${member.route}`,
     flags.length === 0 ? '' : ` status=+${flags.join('')}`,
     member.retry === undefined ? '' : ` retry=${member.retry}ms`,
-    check === false ? ' hcmethod=None' : check === undefined ? '' : ` hcmethod=${check.type}`,
+    check === false ? ' hcmethod=None' : check === undefined ? '' : ` hcmethod=${hcMethod(check)}`,
   ].join('');
 }
 
@@ -71,4 +76,11 @@ function balancerParams(balancer: BalancerOptions): string {
       ? ''
       : ` (health check ${healthCheck.type} every ${healthCheck.interval ?? 30_000} ms)`,
   ].join('');
+}
+
+/** Apache's `hcmethod` for a check; a WebSocket handshake check has no Apache name. */
+function hcMethod(check: HealthCheckOptions): string {
+  if (check.type === 'tcp') return 'TCP';
+  if (check.type === 'http') return check.method ?? 'GET';
+  return 'WebSocket';
 }

@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { configError } from '../errors.ts';
 import type { HashKey } from './balancer-options.ts';
+import { cookieValue } from './sticky.ts';
 
 /** The key of `req` for `by`, or `undefined` when the request has none (the balancer then uses byrequests). */
 export function hashKey(by: HashKey, req: IncomingMessage): string | undefined {
@@ -14,11 +15,7 @@ export function hashKey(by: HashKey, req: IncomingMessage): string | undefined {
     const value = req.headers[by.name];
     return Array.isArray(value) ? value.join(', ') : value;
   }
-  for (const pair of (req.headers.cookie ?? '').split(';')) {
-    const eq = pair.indexOf('=');
-    if (eq !== -1 && pair.slice(0, eq).trim() === by.name) return pair.slice(eq + 1).trim();
-  }
-  return undefined;
+  return cookieValue(req.headers.cookie, by.name);
 }
 
 /** Validates a hash key option and lower-cases a header name. */

@@ -4,7 +4,7 @@
  */
 
 import type { Balancer } from './balancer.ts';
-import { probe } from './health-check.ts';
+import { type ProbeResult, probe, type ResolvedHealthCheck } from './health-check.ts';
 import type { Member } from './member.ts';
 
 /** Runs the health checks of every member that has one. */
@@ -42,17 +42,25 @@ export class HealthMonitor {
       this.#timers.delete(member);
       const result = await probe(member.target, check);
       if (this.#stopped || member.removed) return;
-      const previous = member.lastHealthCheck;
-      member.healthStreak = previous?.ok === result.ok ? member.healthStreak + 1 : 1;
-      member.lastHealthCheck = { at: Date.now(), ...result };
-      const failed = member.flags.healthFailed === true;
-      if (!result.ok && !failed && member.healthStreak >= check.fails)
-        balancer.healthChanged(member, true, result.detail);
-      else if (result.ok && failed && member.healthStreak >= check.passes)
-        balancer.healthChanged(member, false, '');
-      this.#schedule(balancer, member, check.interval);
+      try {
+        this.#record(balancer, member, check, result);
+      } finally {
+        // A throwing 'balancer' listener is the listener's bug; the member's checks must go on regardless.
+        this.#schedule(balancer, member, check.interval);
+      }
     }, delay);
     timer.unref();
     this.#timers.set(member, timer);
+  }
+
+  #record(balancer: Balancer, member: Member, check: ResolvedHealthCheck, result: ProbeResult): void {
+    const previous = member.lastHealthCheck;
+    member.healthStreak = previous?.ok === result.ok ? member.healthStreak + 1 : 1;
+    member.lastHealthCheck = { at: Date.now(), ...result };
+    const failed = member.flags.healthFailed === true;
+    if (!result.ok && !failed && member.healthStreak >= check.fails)
+      balancer.healthChanged(member, true, result.detail);
+    else if (result.ok && failed && member.healthStreak >= check.passes)
+      balancer.healthChanged(member, false, '');
   }
 }

@@ -11,7 +11,7 @@ export interface MemberLoad {
   credit: number;
   /** Open tunnels and requests in flight (Apache `busy`, released when the tunnel ends). */
   readonly busy: number;
-  /** Bytes both ways over the member's tunnels and requests (Apache `transferred` + `read`). */
+  /** Bytes both ways over the member's tunnels (Apache `transferred` + `read`). */
   readonly bytes: number;
 }
 
@@ -35,8 +35,14 @@ export const byBusyness: LbMethod = (members) =>
 /** `bytraffic`: the fewest bytes per unit of weight, both directions counted alike (mod_lbmethod_bytraffic). */
 export const byTraffic: LbMethod = (members) => {
   let best: MemberLoad | undefined;
-  for (const member of members)
-    if (best === undefined || member.bytes / member.weight < best.bytes / best.weight) best = member;
+  let bestLoad = Number.POSITIVE_INFINITY;
+  for (const member of members) {
+    const load = member.bytes / member.weight; // `bytes` may sum live tunnels: read once per member
+    if (best === undefined || load < bestLoad) {
+      best = member;
+      bestLoad = load;
+    }
+  }
   return best;
 };
 

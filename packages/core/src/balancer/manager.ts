@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WstunnelConfigError } from '../errors.ts';
 import type { Wstunnel } from '../wstunnel.ts';
-import type { Balancer } from './balancer.ts';
+import type { BalancerControl } from './balancer.ts';
 import type { BalancerMemberOptions, MemberChange } from './balancer-options.ts';
 import type { BalancerSnapshot } from './snapshot.ts';
 
@@ -38,7 +38,7 @@ export type BalancerManager = (req: IncomingMessage, res: ServerResponse, body?:
  * giving several (asked on every request, so engines registered later are included).
  */
 export function balancerManager(tunnels: Wstunnel | (() => Iterable<Wstunnel>)): BalancerManager {
-  const all = (): Balancer[] =>
+  const all = (): BalancerControl[] =>
     (typeof tunnels === 'function' ? [...tunnels()] : [tunnels]).flatMap((tunnel) => [
       ...tunnel.balancers.values(),
     ]);
@@ -57,61 +57,66 @@ export function balancerManager(tunnels: Wstunnel | (() => Iterable<Wstunnel>)):
       if (failure === undefined) send(res, 200, page());
       else send(res, failure.status, { error: failure.error });
     };
-    if (body !== undefined && body !== null && typeof body === 'object' && !Buffer.isBuffer(body))
-      return act(body);
-    readJson(req, (parsed, status) =>
-      status === undefined ? act(parsed) : send(res, status, { error: parsed }),
-    );
+    // A body a framework already parsed (its stream is consumed): whatever it is, it is the request's.
+    if (body !== undefined) return act(Buffer.isBuffer(body) ? parseJson(body) : body);
+    readBody(req, (raw) => (raw === undefined ? send(res, 413, { error: TOO_LARGE }) : act(parseJson(raw))));
   };
 }
 
+const TOO_LARGE = `the body is over ${MAX_BODY} bytes`;
+const INVALID = Symbol('invalid JSON');
+
+function parseJson(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    return INVALID;
+  }
+}
+
+/** Applies `action` to every balancer of that name (one per engine); an error status, or `undefined` when done. */
 function apply(
-  balancers: readonly Balancer[],
+  balancers: readonly BalancerControl[],
   action: unknown,
 ): { status: number; error: string } | undefined {
-  if (typeof action !== 'object' || action === null)
+  if (action === INVALID) return { status: 400, error: 'the body is not valid JSON' };
+  if (typeof action !== 'object' || action === null || Array.isArray(action))
     return { status: 400, error: 'the body must be a JSON object' };
   const { balancer: name, member, set, add, remove } = action as Record<string, unknown>;
-  const balancer =
-    typeof name === 'string' ? balancers.find((each) => each.name === name.toLowerCase()) : undefined;
-  if (balancer === undefined) return { status: 404, error: `no balancer named ${JSON.stringify(name)}` };
-  const actions = [set, add, remove].filter((value) => value !== undefined).length;
-  if (actions !== 1) return { status: 400, error: 'give exactly one of set, add, remove' };
-  if (add === undefined && (typeof member !== 'string' || balancer.member(member) === undefined))
-    return {
-      status: 404,
-      error: `balancer://${balancer.name} has no member named ${JSON.stringify(member)}`,
-    };
+  const named = typeof name === 'string' ? balancers.filter((each) => each.name === name.toLowerCase()) : [];
+  if (named.length === 0) return { status: 404, error: `no balancer named ${JSON.stringify(name)}` };
+  if ([set, add, remove].filter((value) => value !== undefined).length !== 1)
+    return { status: 400, error: 'give exactly one of set, add, remove' };
+  if (remove !== undefined && remove !== true) return { status: 400, error: 'remove must be true' };
+  const missing = named.find(
+    (each) => add === undefined && (typeof member !== 'string' || !each.member(member)),
+  );
+  if (missing !== undefined)
+    return { status: 404, error: `balancer://${missing.name} has no member named ${JSON.stringify(member)}` };
   try {
-    if (set !== undefined) balancer.set(member as string, set as MemberChange);
-    else if (add !== undefined) balancer.add(add as BalancerMemberOptions);
-    else if (remove === true) balancer.remove(member as string);
-    else return { status: 400, error: 'remove must be true' };
+    for (const balancer of named) {
+      if (set !== undefined) balancer.set(member as string, set as MemberChange);
+      else if (add !== undefined) balancer.add(add as BalancerMemberOptions);
+      else balancer.remove(member as string);
+    }
   } catch (error) {
+    // Validation fails on the first balancer, before anything changed; anything else is our fault, not a crash.
     if (error instanceof WstunnelConfigError) return { status: 400, error: error.message };
-    throw error;
+    return { status: 500, error: error instanceof Error ? error.message : 'the change failed' };
   }
   return undefined;
 }
 
-function readJson(req: IncomingMessage, done: (value: unknown, status?: number) => void): void {
+/** The body, or `undefined` when it is over {@link MAX_BODY}. */
+function readBody(req: IncomingMessage, done: (raw: Buffer | undefined) => void): void {
   const chunks: Buffer[] = [];
   let size = 0;
-  let over = false;
   req.on('data', (chunk: Buffer) => {
     size += chunk.length;
-    if (size > MAX_BODY) over = true;
-    else chunks.push(chunk);
+    if (size <= MAX_BODY) chunks.push(chunk);
   });
   req.on('error', () => undefined);
-  req.on('end', () => {
-    if (over) return done(`the body is over ${MAX_BODY} bytes`, 413);
-    try {
-      done(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-    } catch {
-      done('the body is not valid JSON', 400);
-    }
-  });
+  req.on('end', () => done(size > MAX_BODY ? undefined : Buffer.concat(chunks)));
 }
 
 function send(res: ServerResponse, status: number, value: unknown, headOnly = false): void {

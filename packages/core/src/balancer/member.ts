@@ -14,6 +14,10 @@ import type { MemberFlags, MemberState } from './candidates.ts';
 import type { ResolvedHealthCheck } from './health-check.ts';
 import type { MemberLoad } from './lb-methods.ts';
 
+/** How long the live byte count of open tunnels is reused (bytraffic, snapshots). */
+const LIVE_BYTES_TTL_MS = 100;
+/** Up to this many open tunnels, the live byte count is exact. */
+const LIVE_BYTES_EXACT_UP_TO = 64;
 /** Apache `retry` default. */
 const DEFAULT_RETRY_MS = 60_000;
 /** Route ids travel in cookies and URL parameters (Apache `route=`): keep them to token characters. */
@@ -55,6 +59,8 @@ export class Member implements MemberState, MemberLoad {
   removed = false;
   readonly view: MemberView;
   #bytesDone = 0;
+  #live = 0;
+  #liveAt = Number.NEGATIVE_INFINITY;
   readonly #open = new Set<() => number>();
 
   constructor(options: BalancerMemberOptions, defaults: TargetOptions, where: string) {
@@ -86,9 +92,16 @@ export class Member implements MemberState, MemberLoad {
 
   /** Bytes both ways over finished tunnels and requests, plus what open tunnels have moved so far. */
   get bytes(): number {
-    let total = this.#bytesDone;
-    for (const moved of this.#open) total += moved();
-    return total;
+    // Summing thousands of open tunnels on each pick would cost O(open tunnels) per handshake: past a few, the live
+    // part is reread at most every LIVE_BYTES_TTL_MS (a tunnel that just ended may count twice, one just opened not yet).
+    const now = Date.now();
+    if (this.#open.size <= LIVE_BYTES_EXACT_UP_TO || now - this.#liveAt >= LIVE_BYTES_TTL_MS) {
+      let live = 0;
+      for (const moved of this.#open) live += moved();
+      this.#live = live;
+      this.#liveAt = now;
+    }
+    return this.#bytesDone + this.#live;
   }
 
   /** Counts a new session (tunnel handshake or plain request) as given to this member. */

@@ -45,8 +45,12 @@ export function resolveSticky(
   }
   if (cookie === undefined && param === undefined)
     configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: sticky needs a cookie or a param name`);
-  if (typeof separator !== 'string' || separator.length > 1)
-    configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: sticky.separator must be one character or ''`);
+  // It lands in the route cookie on the 101: one token character (Apache's default is '.'), or none.
+  if (typeof separator !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]?$/.test(separator))
+    configError(
+      'ERR_WSTUNNEL_INVALID_BALANCER',
+      `${where}: sticky.separator must be one token character or ''`,
+    );
   if (typeof noFailover !== 'boolean')
     configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: sticky.noFailover must be a boolean`);
   if (setCookie !== false && cookie === undefined)
@@ -71,7 +75,10 @@ export function resolveSticky(
 /** The route a request names, or `undefined`: the URL parameter first, then the cookie. */
 export function stickyRoute(sticky: Sticky, req: IncomingMessage): string | undefined {
   const value =
-    (sticky.paramPattern === undefined ? undefined : sticky.paramPattern.exec(req.url ?? '')?.[1]) ??
+    // An empty parameter names no route, so the cookie is still read (Apache keeps looking).
+    (sticky.paramPattern === undefined
+      ? undefined
+      : sticky.paramPattern.exec(req.url ?? '')?.[1] || undefined) ??
     (sticky.cookie === undefined ? undefined : cookieValue(req.headers.cookie, sticky.cookie));
   if (value === undefined) return undefined;
   if (sticky.separator === '') return value || undefined;
@@ -90,7 +97,8 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-function cookieValue(header: string | undefined, name: string): string | undefined {
+/** The value of cookie `name` in a `Cookie` header, or `undefined`. */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
   if (header === undefined) return undefined;
   for (const pair of header.split(';')) {
     const eq = pair.indexOf('=');
