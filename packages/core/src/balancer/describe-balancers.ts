@@ -42,7 +42,7 @@ function memberParams(member: BalancerMemberOptions): string {
     member.route === undefined ? '' : ` route=${member.route}`,
     flags.length === 0 ? '' : ` status=+${flags.join('')}`,
     member.retry === undefined ? '' : ` retry=${member.retry}ms`,
-    check === false ? ' hcmethod=None' : check === undefined ? '' : ` hcmethod=${hcMethod(check)}`,
+    check === false ? ' hcmethod=None' : check === undefined ? '' : hcParams(check),
   ].join('');
 }
 
@@ -68,6 +68,7 @@ function balancerParams(balancer: BalancerOptions): string {
     methodName === '' ? '' : ` lbmethod=${methodName}`,
     stickyName === '' ? '' : ` stickysession=${stickyName}`,
     typeof sticky === 'object' && sticky.noFailover ? ' nofailover=On' : '',
+    typeof sticky === 'object' && sticky.setCookie ? ' (route cookie set on the 101)' : '',
     failOnStatus === undefined || failOnStatus.length === 0 ? '' : ` failonstatus=${failOnStatus.join(',')}`,
     failOnTimeout ? ' failontimeout=On' : '',
     maxAttempts === undefined ? '' : ` maxattempts=${maxAttempts}`,
@@ -78,9 +79,17 @@ function balancerParams(balancer: BalancerOptions): string {
   ].join('');
 }
 
-/** Apache's `hcmethod` for a check; a WebSocket handshake check has no Apache name. */
-function hcMethod(check: HealthCheckOptions): string {
-  if (check.type === 'tcp') return 'TCP';
-  if (check.type === 'http') return check.method ?? 'GET';
-  return 'WebSocket';
+/** A health check in Apache's `hc*` words; a WebSocket handshake check has no Apache name. */
+function hcParams(check: HealthCheckOptions): string {
+  const method = check.type === 'tcp' ? 'TCP' : check.type === 'http' ? (check.method ?? 'GET') : 'WebSocket';
+  return [
+    ` hcmethod=${method}`,
+    check.path === undefined ? '' : ` hcuri=${check.path}`,
+    ` hcinterval=${check.interval ?? 30_000}ms`,
+    check.passes === undefined ? '' : ` hcpasses=${check.passes}`,
+    check.fails === undefined ? '' : ` hcfails=${check.fails}`,
+    check.expectStatus === undefined ? '' : ` (status ${check.expectStatus.join(',')})`,
+    check.expectBody === undefined ? '' : ` (body =~ ${check.expectBody})`,
+    check.rejectBody === undefined ? '' : ` (body !~ ${check.rejectBody})`,
+  ].join('');
 }
