@@ -114,6 +114,23 @@ describe('balancer://: distribution', () => {
     assert.equal(backends[1]!.requests.length, 5);
   });
 
+  test('bytraffic and bybusyness follow the weights too, within 10% (3:1 over 40 equal tunnels)', async () => {
+    for (const method of ['bytraffic', 'bybusyness'] as const) {
+      const backends = await echoes(2);
+      const gateway = await gatewayFor({ method, members: byUrl(backends, [3, 1]) });
+      const counts = [0, 0];
+      for (let i = 0; i < 40; i++) {
+        const client = await openClient(gateway.ws('/ws/w'));
+        await roundTrip(client, Buffer.alloc(1024));
+        const ended = once(gateway.tunnel, 'close');
+        client.close();
+        await ended;
+      }
+      for (const [at, backend] of backends.entries()) counts[at] = backend.requests.length;
+      assert.ok(Math.abs(counts[0]! - 30) <= 3, `${method}: ${counts}`);
+    }
+  });
+
   test('consistent hashing on a header keeps a key on one member, and spreads keys', async () => {
     const backends = await echoes(3);
     const gateway = await gatewayFor({
