@@ -13,7 +13,7 @@ export interface BackendChoice {
   readonly backendPath: string;
   /** The balancer member, when the rule names a balancer. */
   readonly member: Member | undefined;
-  /** The `Set-Cookie` line for the 101 when a sticky route was chosen or changed. */
+  /** The `Set-Cookie` value to send when a sticky route was chosen or changed. */
   readonly cookie: string | undefined;
 }
 
@@ -54,14 +54,15 @@ export function chooseBackend(
 /**
  * Whether the session leaves `failure` of `member` to its balancer, to try another member. A connect failure or a
  * reset always puts the member in error and is always taken (no answer came: with no member left, the client gets
- * 503). A timeout (`failontimeout`) or a `failonstatus` status puts it in error too, but on the last attempt the
- * member's own answer (504, or its response) is what the client gets.
+ * 503). A timeout (`failontimeout`) or a `failonstatus` status puts it in error too, but when no other member can be
+ * tried the member's own answer (504, or its response) is what the client gets.
  */
 export function failsOver(
   balancer: Balancer,
   member: Member,
   failure: BackendFailure,
   tried: ReadonlySet<Member>,
+  token: string,
 ): boolean {
   const { failOnTimeout, failOnStatus } = balancer.config;
   const unreachable = failure.kind === 'connect' || failure.kind === 'closed';
@@ -71,5 +72,5 @@ export function failsOver(
     (failure.kind === 'status' && failOnStatus.has(failure.status));
   if (!fails) return false;
   balancer.failed(member, failure.detail);
-  return unreachable || tried.size <= balancer.maxAttempts;
+  return unreachable || balancer.canRetry(token, tried);
 }

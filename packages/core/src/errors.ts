@@ -9,7 +9,7 @@ export type ConfigErrorCode =
   | 'ERR_WSTUNNEL_INVALID_TARGET'
   | 'ERR_WSTUNNEL_INVALID_RULE'
   | 'ERR_WSTUNNEL_UNSUPPORTED'
-  /** A `balancer://` target, balancer or member is misconfigured, or a runtime change to one is invalid. */
+  /** A balancer or member is misconfigured, a rule names an unknown balancer, or a runtime change is invalid. */
   | 'ERR_WSTUNNEL_INVALID_BALANCER'
   /** An Apache configuration file could not be imported; the error carries `file` and `line`. */
   | 'ERR_WSTUNNEL_APACHE_CONFIG';

@@ -79,6 +79,7 @@ export class PlainProxy {
       },
       decision.headers,
       hooks,
+      choice.cookie,
     );
     // A client that left before its request got here holds no slot: nothing would ever give it back.
     if (!started) {

@@ -140,7 +140,7 @@ export class TunnelEngine {
     const failover =
       member === undefined
         ? undefined
-        : (failure: BackendFailure) => failsOver(balancer!, member, failure, session.tried);
+        : (failure: BackendFailure) => failsOver(balancer!, member, failure, session.tried, token);
     try {
       handshake = new Handshake({ client: socket, head, requestHead, target, token, failover }, callbacks);
       this.#handshakes.add(handshake);
@@ -184,7 +184,7 @@ export class TunnelEngine {
       info,
       closeFrames: this.#closeFrames,
       clientReadBase: session.readBase,
-      extraFields: choice.cookie,
+      extraFields: choice.cookie === undefined ? undefined : `Set-Cookie: ${choice.cookie}\r\n`,
       onClosed: (stats) => {
         this.#tunnels.delete(tunnel);
         host.release(target);

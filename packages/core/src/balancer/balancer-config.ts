@@ -33,10 +33,10 @@ export function resolveBalancerConfig(options: BalancerOptions, where: string): 
     maxAttempts,
     forceRecovery = true,
   } = options;
-  if (!Array.isArray(failOnStatus) || failOnStatus.some((s) => !Number.isInteger(s) || s < 100 || s > 599))
+  if (!Array.isArray(failOnStatus) || failOnStatus.some((s) => !Number.isInteger(s) || s < 200 || s > 599))
     configError(
       'ERR_WSTUNNEL_INVALID_BALANCER',
-      `${where}: failOnStatus must be an array of statuses 100-599`,
+      `${where}: failOnStatus must be an array of final statuses 200-599`,
     );
   if (typeof failOnTimeout !== 'boolean' || typeof forceRecovery !== 'boolean')
     configError(

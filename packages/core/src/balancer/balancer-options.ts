@@ -104,7 +104,8 @@ export interface StickyOptions {
   /** Separator before the route in the value (Apache `stickysessionsep`). Default `.`; `''` means the whole value is the route. */
   readonly separator?: string;
   /**
-   * Send `Set-Cookie: <cookie>=.<route>; Path=/` on the 101 when the route was chosen or changed (Apache's
+   * Send `Set-Cookie: <cookie>=.<route>; Path=/` on the 101 (or a plain response, such as long-polling) when the route
+   * was chosen or changed (Apache's
    * `Header add Set-Cookie ... env=BALANCER_ROUTE_CHANGED` recipe). `true` or extra cookie attributes (`'Path=/ws; Secure'`).
    */
   readonly setCookie?: boolean | string;

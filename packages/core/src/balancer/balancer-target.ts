@@ -45,7 +45,7 @@ export function balancerTarget(
   const balancer = balancers?.get(name);
   if (balancer === undefined)
     return configError(
-      'ERR_WSTUNNEL_INVALID_TARGET',
+      'ERR_WSTUNNEL_INVALID_BALANCER',
       `${where}: target "${url}" names no balancer; define it in the balancers option`,
     );
   const extra = Object.keys(own).filter(

@@ -8,9 +8,11 @@ import { configError } from '../errors.ts';
 import type { TargetOptions } from '../options.ts';
 import { type BalancerConfig, resolveBalancerConfig, unionOfUpgrades } from './balancer-config.ts';
 import type { BalancerMemberOptions, BalancerOptions, MemberChange, MemberView } from './balancer-options.ts';
-import { type ChoiceInput, chooseMember, type MemberPick } from './choose-member.ts';
+import { candidates } from './candidates.ts';
+import { accepts, type ChoiceInput, chooseMember, type MemberPick } from './choose-member.ts';
 import { type ResolvedHealthCheck, resolveHealthCheck } from './health-check.ts';
 import { Member } from './member.ts';
+import { checkKeys } from './option-keys.ts';
 import { type BalancerSnapshot, snapshotBalancer } from './snapshot.ts';
 import { resolveSticky, type Sticky } from './sticky.ts';
 
@@ -65,6 +67,7 @@ export class Balancer {
     const where = `balancer://${name}`;
     if (typeof options !== 'object' || options === null || !Array.isArray(options.members))
       configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: needs { members: [...] }`);
+    checkKeys(options, 'balancer', where);
     this.name = name;
     this.#defaults = defaults;
     this.#report = report;
@@ -150,6 +153,16 @@ export class Balancer {
     const pick = chooseMember(this.#choice, req, token, tried, Date.now());
     pick.member?.begin();
     return pick;
+  }
+
+  /**
+   * Whether another member may still take a session that tried `tried` (attempts left, and someone usable left).
+   * @internal
+   */
+  canRetry(token: string | undefined, tried: ReadonlySet<Member>): boolean {
+    if (tried.size > this.maxAttempts) return false;
+    const open = (member: Member): boolean => !tried.has(member) && accepts(member, token);
+    return candidates(this.#members, Date.now(), open).length > 0;
   }
 
   /**

@@ -23,7 +23,7 @@ export interface ChoiceInput {
 export type MemberPick =
   | {
       readonly member: Member;
-      /** The `Set-Cookie` line for the 101 when the route was chosen or changed (sticky `setCookie`). */
+      /** The `Set-Cookie` value to send when the route was chosen or changed (sticky `setCookie`). */
       readonly cookie: string | undefined;
     }
   | {
@@ -53,7 +53,10 @@ export function chooseMember(
     // Several members may share a route (Apache walks them all); a draining one still takes its own sessions.
     const owners = members.filter((member) => member.route === route && accepts(member, token));
     const owner = owners.find((member) => !tried.has(member) && usable(member, now));
-    if (owner !== undefined) return { member: owner, cookie: undefined };
+    if (owner !== undefined) {
+      creditSession(members, owner, now);
+      return { member: owner, cookie: undefined };
+    }
     if (owners.length > 0 && sticky!.noFailover)
       return { member: undefined, status: 503, reason: `no usable member for route ${route} (noFailover)` };
   }
@@ -76,6 +79,20 @@ export function accepts(member: Member, token: string | undefined): boolean {
   if (token === undefined) return true;
   const { upgrade } = member.target;
   return upgrade === '*' || upgrade === 'none' || upgrade.includes(token.toLowerCase());
+}
+
+/**
+ * A session routed by its sticky route still counts in the byrequests credit (Apache: "even session routes get into
+ * account"): every usable member earns its weight, the routed one pays the total.
+ */
+function creditSession(members: readonly Member[], routed: Member, now: number): void {
+  let total = 0;
+  for (const member of members) {
+    if (!usable(member, now)) continue;
+    member.credit += member.weight;
+    total += member.weight;
+  }
+  routed.credit -= total;
 }
 
 /** Apache `forcerecovery`: when every member is in error, they all get another chance rather than a 503. */

@@ -93,18 +93,30 @@ function apply(
   );
   if (missing !== undefined)
     return { status: 404, error: `balancer://${missing.name} has no member named ${JSON.stringify(member)}` };
+  if (remove !== undefined && named.some((each) => each.members.length === 1))
+    return { status: 400, error: `balancer://${named[0]!.name}: cannot remove its last member` };
+  const added: BalancerControl[] = [];
   try {
     for (const balancer of named) {
       if (set !== undefined) balancer.set(member as string, set as MemberChange);
-      else if (add !== undefined) balancer.add(add as BalancerMemberOptions);
-      else balancer.remove(member as string);
+      else if (remove !== undefined) balancer.remove(member as string);
+      else {
+        balancer.add(add as BalancerMemberOptions);
+        added.push(balancer);
+      }
     }
   } catch (error) {
-    // Validation fails on the first balancer, before anything changed; anything else is our fault, not a crash.
+    // All engines or none: a member one engine refused is taken back from those that took it.
+    for (const balancer of added) balancer.remove(memberName(add));
     if (error instanceof WstunnelConfigError) return { status: 400, error: error.message };
     return { status: 500, error: error instanceof Error ? error.message : 'the change failed' };
   }
   return undefined;
+}
+
+function memberName(add: unknown): string {
+  const { name, url } = add as { name?: unknown; url?: unknown };
+  return String(name ?? url);
 }
 
 /** The body, or `undefined` when it is over {@link MAX_BODY}. */

@@ -1,6 +1,6 @@
 /** Why: a BalancerMember is a backend (a Target) plus the load-balancing state Apache keeps per worker; both live here. */
 
-import { configError } from '../errors.ts';
+import { configError, WstunnelConfigError } from '../errors.ts';
 import type { TargetOptions } from '../options.ts';
 import { resolveTarget, type Target } from '../target.ts';
 import type {
@@ -13,6 +13,7 @@ import type {
 import type { MemberFlags, MemberState } from './candidates.ts';
 import type { ResolvedHealthCheck } from './health-check.ts';
 import type { MemberLoad } from './lb-methods.ts';
+import { checkKeys } from './option-keys.ts';
 
 /** How long the live byte count of open tunnels is reused (bytraffic, snapshots). */
 const LIVE_BYTES_TTL_MS = 100;
@@ -66,6 +67,7 @@ export class Member implements MemberState, MemberLoad {
   constructor(options: BalancerMemberOptions, defaults: TargetOptions, where: string) {
     if (typeof options !== 'object' || options === null)
       configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: a member must be an object`);
+    checkKeys(options, 'member', where);
     const { url, name, weight, lbset, route, status, retry, healthCheck, ...own } = options;
     if (typeof url !== 'string')
       configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: a member needs a url string`);
@@ -73,7 +75,9 @@ export class Member implements MemberState, MemberLoad {
     this.name = name ?? url;
     if (typeof this.name !== 'string' || this.name === '')
       configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: member name must be a non-empty string`);
-    this.target = resolveTarget(url, { ...defaults, ...own }, `${where} (${this.name})`);
+    this.target = asBalancerError(() =>
+      resolveTarget(url, { ...defaults, ...own }, `${where} (${this.name})`),
+    );
     // Apache: "trailing slashes should be removed from BalancerMember URLs"; the request path is appended as is.
     if (url.includes('?') || this.target.basePath.endsWith('/'))
       configError(
@@ -164,6 +168,16 @@ export class Member implements MemberState, MemberLoad {
       flags.healthFailed ? 'C' : '',
     ].join('');
     return letters === '' ? 'Ok' : letters;
+  }
+}
+
+/** A member's target mistakes are the balancer's (`ERR_WSTUNNEL_INVALID_BALANCER`), whatever resolveTarget calls them. */
+function asBalancerError<T>(resolve: () => T): T {
+  try {
+    return resolve();
+  } catch (error) {
+    if (error instanceof WstunnelConfigError) configError('ERR_WSTUNNEL_INVALID_BALANCER', error.message);
+    throw error;
   }
 }
 

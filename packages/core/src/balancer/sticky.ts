@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { configError } from '../errors.ts';
 import type { StickyOptions } from './balancer-options.ts';
+import { checkKeys } from './option-keys.ts';
 
 /** Sticky options after validation. */
 export interface Sticky {
@@ -32,6 +33,7 @@ export function resolveSticky(
     typeof options === 'string' ? { cookie: names[0]!, param: names[1] ?? names[0]! } : options;
   if (typeof given !== 'object' || given === null)
     configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: sticky must be a string or an object`);
+  checkKeys(given, 'sticky', `${where} sticky`);
   const { cookie, param, separator = '.', setCookie = false, noFailover = false } = given;
   for (const [key, name] of [
     ['cookie', cookie],
@@ -55,7 +57,7 @@ export function resolveSticky(
     configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: sticky.noFailover must be a boolean`);
   if (setCookie !== false && cookie === undefined)
     configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: sticky.setCookie needs sticky.cookie`);
-  if (typeof setCookie === 'string' && /[\r\n\0]/.test(setCookie))
+  if (typeof setCookie === 'string' && !/^[\x20-\x7e]+$/.test(setCookie))
     configError('ERR_WSTUNNEL_INVALID_BALANCER', `${where}: sticky.setCookie attributes must be one line`);
   if (typeof setCookie !== 'boolean' && typeof setCookie !== 'string')
     configError(
@@ -86,10 +88,10 @@ export function stickyRoute(sticky: Sticky, req: IncomingMessage): string | unde
   return at === -1 || at === value.length - 1 ? undefined : value.slice(at + 1);
 }
 
-/** The `Set-Cookie` line announcing `route` (Apache's ROUTEID recipe: the value is `.route`). */
+/** The `Set-Cookie` value announcing `route` (Apache's ROUTEID recipe: the cookie's value is `.route`). */
 export function routeCookie(sticky: Sticky, route: string): string | undefined {
   if (sticky.setCookie === undefined || sticky.cookie === undefined) return undefined;
-  return `Set-Cookie: ${sticky.cookie}=${sticky.separator}${route}; ${sticky.setCookie}\r\n`;
+  return `${sticky.cookie}=${sticky.separator}${route}; ${sticky.setCookie}`;
 }
 
 /** The parameter may follow `?`, `&` or `;` (Apache get_path_param, with scolonpathdelim). */
