@@ -56,6 +56,21 @@ export const TARGETS: readonly Target[] = [
       ],
     }),
   },
+  {
+    name: 'wstunnel-balancer',
+    description:
+      'the wstunnel gateway with its rule on balancer://pool/: 3 members (distinct names, all on the echo backend), byrequests, no sticky, no health checks',
+    start: ({ port, backendPort, dist }) => ({
+      command: node,
+      args: [
+        EXIT_WITH_PARENT,
+        ...(dist ? [] : ['--conditions=@wstunnel/source']),
+        server('balancer-wstunnel.ts'),
+        String(port),
+        String(backendPort),
+      ],
+    }),
+  },
   ...(['express', 'koa', 'fastify'] as const).map((framework) => ({
     name: framework,
     description: `@wstunnel/${framework} in a minimal ${framework} app, upgrades routed through the framework`,

@@ -19,6 +19,8 @@ export interface GatewayConfig {
   /** Milliseconds open tunnels get to finish on SIGINT/SIGTERM. */
   readonly drainTimeout: number;
   readonly quiet: boolean;
+  /** Path of the balancer-manager JSON page, served to loopback clients only. */
+  readonly manager?: string;
   /** Notes to print at start-up: the directives of a --config file that change nothing, with file, line and reason. */
   readonly notes?: readonly string[];
 }
@@ -67,6 +69,8 @@ Options:
   --close-frames            on shutdown, send WebSocket close 1001 to both sides
   --drain-timeout MS        grace for open tunnels on SIGINT/SIGTERM (default 5000)
   --quiet                   no access log
+  --manager PATH            serve the balancer-manager JSON page at PATH, to
+                            loopback clients only (GET shows, POST changes)
   --help, --version`;
 
 /**
@@ -100,6 +104,7 @@ export function parseCommand(argv: readonly string[], version: string): Command 
       'close-frames': { type: 'boolean' },
       'drain-timeout': { type: 'string' },
       quiet: { type: 'boolean' },
+      manager: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -165,7 +170,15 @@ export function parseCommand(argv: readonly string[], version: string): Command 
   const drainTimeout = optionalNumber('drain', '--drain-timeout', values['drain-timeout'])['drain'] ?? 5_000;
   return {
     kind: 'run',
-    config: { host, port, tunnel, drainTimeout, quiet: values.quiet ?? false, ...notes },
+    config: {
+      host,
+      port,
+      tunnel,
+      drainTimeout,
+      quiet: values.quiet ?? false,
+      ...notes,
+      ...(values.manager === undefined ? {} : { manager: values.manager }),
+    },
   };
 }
 

@@ -1,8 +1,16 @@
 /** Why: the standalone gateway is plain node:http plus the core, so it is both a product and the reference way to host the core. */
 
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createWstunnel, type Wstunnel, type WstunnelOptions, writeErrorResponse } from '@wstunnel/core';
+import {
+  balancerManager,
+  createWstunnel,
+  type Wstunnel,
+  WstunnelConfigError,
+  type WstunnelOptions,
+  writeErrorResponse,
+  writeErrorToResponse,
+} from '@wstunnel/core';
 import { logAccess } from './access-log.ts';
 
 /** Options of {@link startGateway}. */
@@ -13,6 +21,11 @@ export interface GatewayOptions {
   readonly tunnel: WstunnelOptions;
   /** Receives one access-log line per tunnel, refusal and failure; omit for no log. */
   readonly log?: (line: string) => void;
+  /**
+   * Serves the balancer-manager (GET: the balancers as JSON; POST: change a member) at `path`, ahead of the rules.
+   * `allow` decides who may use it; default: loopback clients only (Apache `Require local`).
+   */
+  readonly manager?: { readonly path: string; readonly allow?: (req: IncomingMessage) => boolean };
 }
 
 /** A running gateway. */
@@ -28,13 +41,45 @@ export interface Gateway extends AsyncDisposable {
 /** Slow clients may take this long to send request headers (Apache RequestReadTimeout header=20-40). */
 const HEADERS_TIMEOUT_MS = 20_000;
 
+/** The manager handler at `path` (query ignored); `true` when it took the request. */
+function managerAt(
+  tunnel: Wstunnel,
+  { path, allow = isLoopback }: NonNullable<GatewayOptions['manager']>,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  if (typeof path !== 'string' || !path.startsWith('/') || /[?#\s]/.test(path))
+    throw new WstunnelConfigError(
+      'ERR_WSTUNNEL_INVALID_OPTION',
+      'manager.path must be a path starting with "/"',
+    );
+  const manage = balancerManager(tunnel);
+  return (req, res) => {
+    if ((req.url ?? '').split('?')[0] !== path) return false;
+    if (allow(req)) manage(req, res);
+    else writeErrorToResponse(res, 403, 'the balancer manager is not open to this client');
+    return true;
+  };
+}
+
+/**
+ * Apache `Require local`, plus a loopback `Host`: a page the operator opens could rebind its own name to 127.0.0.1
+ * and post same-origin (DNS rebinding), but it cannot choose the Host its requests carry.
+ */
+function isLoopback(req: IncomingMessage): boolean {
+  const address = req.socket.remoteAddress ?? '';
+  const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+  const local = address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+  return local && (host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host));
+}
+
 /** Starts a gateway; rejects if the options are invalid or the address cannot be bound. */
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const tunnel = createWstunnel(options.tunnel);
   if (options.log !== undefined) logAccess(tunnel, options.log);
+  const manage = options.manager === undefined ? undefined : managerAt(tunnel, options.manager);
   const server = createServer(
     { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 2 * HEADERS_TIMEOUT_MS },
     (req, res) => {
+      if (manage?.(req, res)) return;
       if (tunnel.handleRequest(req, res)) return;
       const body = '404 Not Found: no route\n';
       const headers = {

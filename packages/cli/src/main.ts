@@ -73,6 +73,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         port: config.port,
         tunnel: config.tunnel,
         ...(config.quiet ? {} : { log: print }),
+        ...(config.manager === undefined ? {} : { manager: { path: config.manager } }),
       });
       drainTimeout = config.drainTimeout;
       print(`wstunnel listening on ${gateway.url}`);

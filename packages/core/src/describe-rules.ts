@@ -1,5 +1,6 @@
 /** Why: operators check a rule table the way they read Apache configs; the table is shown in Apache syntax, numbered in match order. */
 
+import { describeBalancers } from './balancer/describe-balancers.ts';
 import {
   type BackendTlsOptions,
   DEFAULT_TIMEOUT_MS,
@@ -165,6 +166,7 @@ export function describeRules(options: WstunnelOptions): string[] {
     });
   });
   if (options.rules.length === 0) lines.push('(no rules)');
+  lines.push(...describeBalancers(options.balancers));
   lines.push('Defaults for every rule that does not set its own:');
   for (const text of defaultLines(options)) lines.push(`   ${text}`);
   return lines;

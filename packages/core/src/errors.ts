@@ -9,6 +9,8 @@ export type ConfigErrorCode =
   | 'ERR_WSTUNNEL_INVALID_TARGET'
   | 'ERR_WSTUNNEL_INVALID_RULE'
   | 'ERR_WSTUNNEL_UNSUPPORTED'
+  /** A balancer or member is misconfigured, a rule names an unknown balancer, or a runtime change is invalid. */
+  | 'ERR_WSTUNNEL_INVALID_BALANCER'
   /** An Apache configuration file could not be imported; the error carries `file` and `line`. */
   | 'ERR_WSTUNNEL_APACHE_CONFIG';
 
@@ -43,7 +45,9 @@ export type TunnelErrorCode =
   | 'ERR_WSTUNNEL_BAD_RESPONSE'
   | 'ERR_WSTUNNEL_CLIENT_GONE'
   | 'ERR_WSTUNNEL_UPGRADE_NOT_ROUTED'
-  | 'ERR_WSTUNNEL_ROUTE_FUNCTION';
+  | 'ERR_WSTUNNEL_ROUTE_FUNCTION'
+  /** A balancer had no usable member for the request (503), or its sticky member was unusable with `noFailover`. */
+  | 'ERR_WSTUNNEL_NO_MEMBER';
 
 /** A network-level failure. Never thrown at callers: delivered in outcomes and `failed` events. */
 export class TunnelError extends Error {

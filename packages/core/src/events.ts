@@ -2,6 +2,7 @@
 
 import { channel } from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';
+import type { MemberEvent } from './balancer/balancer.ts';
 import type { TunnelError } from './errors.ts';
 import type { HttpResult } from './http-forward.ts';
 
@@ -68,11 +69,13 @@ export interface WstunnelEvents {
   close: [info: TunnelInfo, stats: TunnelStats];
   /** A plain request a rule proxied as HTTP is over (`protocol` is `-`). */
   proxied: [info: TunnelInfo, result: HttpResult];
+  /** A balancer member changed state: put in error, a health check flipped it, or the runtime API changed it. */
+  balancer: [event: MemberEvent];
 }
 
 /**
  * diagnostics_channel names; messages are `{ info }`, `{ info, status }`, `{ error, info }`, `{ info, stats }` and
- * `{ info, result }`.
+ * `{ info, result }` and `{ event }`.
  */
 export const channels: {
   readonly open: ReturnType<typeof channel>;
@@ -80,12 +83,14 @@ export const channels: {
   readonly failed: ReturnType<typeof channel>;
   readonly close: ReturnType<typeof channel>;
   readonly proxied: ReturnType<typeof channel>;
+  readonly balancer: ReturnType<typeof channel>;
 } = {
   open: channel('wstunnel:open'),
   refused: channel('wstunnel:refused'),
   failed: channel('wstunnel:failed'),
   close: channel('wstunnel:close'),
   proxied: channel('wstunnel:proxied'),
+  balancer: channel('wstunnel:balancer'),
 };
 
 const MESSAGE_FIELDS: { readonly [E in keyof WstunnelEvents]: readonly string[] } = {
@@ -94,6 +99,7 @@ const MESSAGE_FIELDS: { readonly [E in keyof WstunnelEvents]: readonly string[] 
   failed: ['error', 'info'],
   close: ['info', 'stats'],
   proxied: ['info', 'result'],
+  balancer: ['event'],
 };
 
 /** Publishes an event's arguments on its channel as the documented message object, when someone subscribes. */

@@ -32,7 +32,23 @@ export interface HandshakeParams {
   readonly requestHead: string;
   readonly target: Target;
   readonly token: string;
+  /**
+   * Asked, before anything is sent to the client, whether a failure of this backend is left to the caller (a
+   * balancer trying its next member). `true`: nothing is written, and `decided` gets `retry` with the held bytes.
+   */
+  readonly failover?: ((failure: BackendFailure) => boolean) | undefined;
 }
+
+/** A failure of the backend that a balancer may fail over from (mod_proxy_balancer `failonstatus`, `failontimeout`). */
+export type BackendFailure =
+  /** It could not be reached (refused, unreachable, TLS failed, connect timeout). */
+  | { readonly kind: 'connect'; readonly detail: string }
+  /** It closed or reset the connection before answering. */
+  | { readonly kind: 'closed'; readonly detail: string }
+  /** It did not answer within `timeout`. */
+  | { readonly kind: 'timeout'; readonly detail: string }
+  /** It answered with this non-101 status. */
+  | { readonly kind: 'status'; readonly status: number; readonly detail: string };
 
 /** How a handshake was decided. */
 export type HandshakeResult =
@@ -46,7 +62,9 @@ export type HandshakeResult =
       readonly early: readonly Buffer[];
     }
   | { readonly kind: 'refused'; readonly status: number }
-  | { readonly kind: 'failed'; readonly error: TunnelError };
+  | { readonly kind: 'failed'; readonly error: TunnelError }
+  /** `failover` took the failure: nothing was sent to the client, whose held bytes are `early`. */
+  | { readonly kind: 'retry'; readonly failure: BackendFailure; readonly early: readonly Buffer[] };
 
 /** Callbacks of a handshake: `decided` once the outcome is known, `done` once it holds no socket any more. */
 export interface HandshakeCallbacks {
@@ -150,7 +168,9 @@ export class Handshake {
       return;
     }
     clearTimeout(this.#deadline);
-    if (response.status === 101) this.#upgrade(response, rest);
+    const { status } = response;
+    if (status !== 101 && this.#failover({ kind: 'status', status, detail: `status ${status}` })) return;
+    if (status === 101) this.#upgrade(response, rest);
     else this.#refuse(response, rest);
   };
 
@@ -261,6 +281,8 @@ export class Handshake {
     detail?: string,
   ): void {
     if (this.#decided) return;
+    const kind = FAILOVER_KINDS[code];
+    if (kind !== undefined && this.#failover({ kind, detail: detail ?? message })) return;
     this.#decided = true;
     this.#detach();
     this.#backend.destroy();
@@ -269,6 +291,17 @@ export class Handshake {
     const described = detail === undefined ? message : `${message}: ${detail}`;
     this.#on.decided({ kind: 'failed', error: new TunnelError(code, status, described, cause) });
     this.#finish();
+  }
+
+  /** Hands a backend failure to the caller when it takes it: nothing has been written to the client yet. */
+  #failover(failure: BackendFailure): boolean {
+    if (this.#p.failover === undefined || !this.#p.failover(failure)) return false;
+    this.#decided = true;
+    this.#detach();
+    this.#backend.destroy();
+    this.#on.decided({ kind: 'retry', failure, early: this.#early });
+    this.#finish();
+    return true;
   }
 
   #finish(): void {
@@ -285,7 +318,8 @@ export class Handshake {
     client.off('close', this.#onClientGone);
     // Keep a no-op error listener: a late client error must never become an uncaught exception.
     client.off('error', this.#onClientGone);
-    client.on('error', ignore);
+    // Once per socket, not once per balancer attempt.
+    if (!client.listeners('error').includes(ignore)) client.on('error', ignore);
     const backend = this.#backend;
     backend.setTimeout(0);
     backend.off('data', this.#onBackendData);
@@ -296,5 +330,13 @@ export class Handshake {
     backend.on('error', ignore);
   }
 }
+
+/** Which handshake failures are the backend's, and so may be failed over from. */
+const FAILOVER_KINDS: Partial<Record<TunnelErrorCode, 'connect' | 'closed' | 'timeout'>> = {
+  ERR_WSTUNNEL_CONNECT: 'connect',
+  ERR_WSTUNNEL_CONNECT_TIMEOUT: 'connect',
+  ERR_WSTUNNEL_BACKEND_CLOSED: 'closed',
+  ERR_WSTUNNEL_HANDSHAKE_TIMEOUT: 'timeout',
+};
 
 function ignore(): void {}

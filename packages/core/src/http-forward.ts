@@ -50,6 +50,8 @@ interface Exchange {
   readonly persistence: 'close' | 'keep-alive';
   timedOut: boolean;
   failure?: HttpResult['failure'];
+  /** A `Set-Cookie` value added to the response (a balancer's sticky route). */
+  readonly setCookie: string | undefined;
 }
 
 const UNEXPECTED_101 = 'ERR_WSTUNNEL_UNEXPECTED_101';
@@ -111,6 +113,7 @@ export class HttpForwarder {
     done: (result: HttpResult) => void,
     patch?: HeaderPatch,
     hooks?: PlainHooks,
+    setCookie?: string,
   ): boolean {
     if (res.destroyed) return false;
     const tokens = commaList(req.headers.connection);
@@ -129,6 +132,7 @@ export class HttpForwarder {
       own: undefined,
       persistence,
       timedOut: false,
+      setCookie,
     };
     this.#exchanges.set(req, exchange);
     this.#open.add(res);
@@ -210,6 +214,8 @@ export class HttpForwarder {
       res.shouldKeepAlive = false;
     }
     stripHopByHop(proxyRes, persistence);
+    if (exchange?.setCookie !== undefined)
+      proxyRes.headers['set-cookie'] = [...(proxyRes.headers['set-cookie'] ?? []), exchange.setCookie];
     // httpxy's next step copies req's Connection into responses to HTTP/1.0 clients: lend it ours, briefly.
     if (req.httpVersionMinor !== 0) return;
     const own = req.headers;

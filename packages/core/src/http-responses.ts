@@ -88,8 +88,8 @@ function endToEndFields(head: ResponseHead, policy: FieldPolicy = {}) {
  * The 101 sent to the client, regenerated from the backend's validated fields, ending with `Connection: Upgrade`
  * and the backend's own `Upgrade` value (no Date/Server, as Apache's interim response).
  */
-export function switchingProtocolsHead(head: ResponseHead, upgrade: string): string {
-  return `HTTP/1.1 101 Switching Protocols\r\n${endToEndFields(head).fields}Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n\r\n`;
+export function switchingProtocolsHead(head: ResponseHead, upgrade: string, extra = ''): string {
+  return `HTTP/1.1 101 Switching Protocols\r\n${endToEndFields(head).fields}${extra}Connection: Upgrade\r\nUpgrade: ${upgrade}\r\n\r\n`;
 }
 
 /**

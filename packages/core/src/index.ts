@@ -11,6 +11,25 @@ export {
   type ReadApacheConfigOptions,
   readApacheConfig,
 } from './apache-config/reader.ts';
+export type { BalancerControl, MemberEvent } from './balancer/balancer.ts';
+export type {
+  BalancerMemberOptions,
+  BalancerOptions,
+  BalancerStrategy,
+  HashKey,
+  HealthCheckOptions,
+  MemberChange,
+  MemberStatus,
+  MemberView,
+  StickyOptions,
+} from './balancer/balancer-options.ts';
+export {
+  type BalancerManager,
+  balancerManager,
+  type ManagerAction,
+  type ManagerPage,
+} from './balancer/manager.ts';
+export type { BalancerSnapshot, MemberSnapshot } from './balancer/snapshot.ts';
 export { describeRules } from './describe-rules.ts';
 export { attachUpgradeOwner, passUpgradeOn, type UpgradeHandler, type UpgradeOwner } from './dispatcher.ts';
 export {

@@ -1,6 +1,7 @@
 /** Why: one typed, documented place for every tunable, with Apache's defaults and the reason for each departure. */
 
 import type { SecureContextOptions } from 'node:tls';
+import type { BalancerOptions } from './balancer/balancer-options.ts';
 
 /** TLS settings for `wss://` and `https://` backends (Apache `SSLProxy*`). */
 export interface BackendTlsOptions {
@@ -152,6 +153,12 @@ export interface WstunnelOptions extends TargetOptions {
    * Default `false`.
    */
   readonly closeFrames?: boolean;
+  /**
+   * Load balancers by name, for `balancer://name[/path]` targets (Apache `<Proxy "balancer://name">` with its
+   * `BalancerMember`s and `ProxySet`). A rule on a balancer takes no target options of its own but `fallbackToHttp`:
+   * they belong to the members.
+   */
+  readonly balancers?: Readonly<Record<string, BalancerOptions>>;
 }
 
 /** Apache's `Timeout`/`ProxyTimeout` default, in milliseconds. */

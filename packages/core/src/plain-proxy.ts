@@ -1,9 +1,12 @@
 /** Why: plain requests a rule proxies as HTTP share the owner's caps, drain and events, and nothing of the tunnel engine. */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { chooseBackend } from './backend-choice.ts';
+import type { Balancer } from './balancer/balancer.ts';
+import type { Member } from './balancer/member.ts';
 import { type EngineHost, refuseRequest } from './engine-host.ts';
 import { requestInfo } from './events.ts';
-import { HttpForwarder, type PlainHooks } from './http-forward.ts';
+import { HttpForwarder, type HttpResult, type PlainHooks } from './http-forward.ts';
 import type { RouteDecision } from './rules.ts';
 import type { Target } from './target.ts';
 
@@ -29,7 +32,6 @@ export class PlainProxy {
   /** Proxies `req` as `decision` says; 503 while draining or beyond the target's `max`. */
   proxy(req: IncomingMessage, res: ServerResponse, decision: HttpDecision, hooks?: PlainHooks): void {
     const host = this.#host;
-    const { target } = decision;
     if (host.closing)
       return refuseRequest(
         host,
@@ -40,7 +42,12 @@ export class PlainProxy {
         'the gateway is shutting down',
         hooks,
       );
-    if (!host.acquire(target))
+    const choice = chooseBackend(decision, req, undefined, new Set());
+    if (!('target' in choice))
+      return refuseRequest(host, req, res, 'ERR_WSTUNNEL_NO_MEMBER', choice.status, choice.reason, hooks);
+    const { target, backendPath, member } = choice;
+    if (!host.acquire(target)) {
+      member?.end(0);
       return refuseRequest(
         host,
         req,
@@ -50,30 +57,35 @@ export class PlainProxy {
         'too many connections to this backend',
         hooks,
       );
+    }
     const profile = connectionProfile(target);
     let forwarder = this.#forwarders.get(profile);
     if (forwarder === undefined) {
       forwarder = new HttpForwarder(target);
       this.#forwarders.set(profile, forwarder);
     }
-    const info = requestInfo(req, `${target.httpOrigin}${decision.backendPath}`, '-');
+    const info = requestInfo(req, `${target.httpOrigin}${backendPath}`, '-');
     this.#inFlight++;
     const started = forwarder.forward(
       req,
       res,
-      decision.backendPath,
+      backendPath,
       (result) => {
         this.#inFlight--;
         host.release(target);
+        // A plain request is not retried on another member (its body is gone), but a failure still counts.
+        if (member !== undefined) settleMember(decision.balancer!, member, result);
         host.report('proxied', info, result);
       },
       decision.headers,
       hooks,
+      choice.cookie,
     );
     // A client that left before its request got here holds no slot: nothing would ever give it back.
     if (!started) {
       this.#inFlight--;
       host.release(target);
+      member?.end(0);
     }
   }
 
@@ -86,6 +98,16 @@ export class PlainProxy {
   close(): void {
     for (const forwarder of this.#forwarders.values()) forwarder.close();
   }
+}
+
+/** Ends a member's plain request: a connect failure, a timeout (`failontimeout`) or a `failonstatus` status put it in error. */
+function settleMember(balancer: Balancer, member: Member, result: HttpResult): void {
+  member.end(0);
+  const { failure, status } = result;
+  if (failure === 'connect') balancer.failed(member, 'connect failed');
+  else if (failure === 'timeout' && balancer.config.failOnTimeout) balancer.failed(member, 'timeout');
+  else if (failure === undefined && balancer.config.failOnStatus.has(status))
+    balancer.failed(member, `status ${status}`);
 }
 
 /** TLS settings objects, numbered: targets resolved from the same options share theirs. */

@@ -1,6 +1,7 @@
 /** Why: a route's backend URL becomes a one-rule table, so a framework route maps paths exactly as a gateway rule does. */
 
 import type { IncomingMessage } from 'node:http';
+import type { BalancerRegistry } from './balancer/balancer-target.ts';
 import { configError, TunnelError, WstunnelConfigError } from './errors.ts';
 import type { TargetOptions } from './options.ts';
 import { prefixLength, type RouteDecision, RuleTable } from './rules.ts';
@@ -29,6 +30,7 @@ export function compileRouteTarget(
   url: string,
   defaults: TargetOptions,
   cache: TargetCache | undefined,
+  balancers?: BalancerRegistry,
 ): RouteTargetTable {
   const cached = cache?.get(url);
   if (cached !== undefined) {
@@ -41,12 +43,12 @@ export function compileRouteTarget(
     const slashed = withTrailingSlash(url);
     table = /\$\d/.test(url)
       ? {
-          table: new RuleTable([{ match: '', target: url }], defaults),
+          table: new RuleTable([{ match: '', target: url }], defaults, balancers),
           backreferences: true,
           slashAdded: false,
         }
       : {
-          table: new RuleTable([{ path: '/', target: slashed }], defaults),
+          table: new RuleTable([{ path: '/', target: slashed }], defaults, balancers),
           backreferences: false,
           slashAdded: slashed !== url,
         };

@@ -109,6 +109,7 @@ export class RouteTunnel<Context> {
     if (headers !== undefined && typeof headers !== 'function')
       configError('ERR_WSTUNNEL_INVALID_OPTION', `${adapter}: headers must be a function of the request`);
     this.engine = new Wstunnel({ ...engineOptions, rules: rules ?? [] });
+    const { balancers: _balancers, closeFrames: _closeFrames, ...defaults } = engineOptions;
     this.#headers = headers;
     if (rules !== undefined) {
       this.#rules = this.engine.rules;
@@ -116,10 +117,15 @@ export class RouteTunnel<Context> {
     } else if (typeof target === 'function') {
       const cache: TargetCache = new Map();
       this.#target = (context) =>
-        compileRouteTarget(targetFromFunction(target, context), engineOptions, cache);
+        compileRouteTarget(
+          targetFromFunction(target, context),
+          defaults,
+          cache,
+          this.engine.balancerRegistry,
+        );
       this.servesPlainRequests = true;
     } else {
-      const compiled = compileRouteTarget(String(target), engineOptions, undefined);
+      const compiled = compileRouteTarget(String(target), defaults, undefined, this.engine.balancerRegistry);
       this.#target = () => compiled;
       this.servesPlainRequests = servesPlain(compiled.table);
     }

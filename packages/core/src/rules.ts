@@ -1,6 +1,8 @@
 /** Why: the ordered rule table is a core concept (Apache ProxyPass, ProxyPassMatch, RewriteRule [P]: first match wins), fed by the gateway and every adapter. */
 
 import type { IncomingMessage } from 'node:http';
+import type { Balancer } from './balancer/balancer.ts';
+import { type BalancerRegistry, balancerTarget, isBalancerUrl } from './balancer/balancer-target.ts';
 import { type ConditionCheck, compileConditions, type RoutedRequest } from './conditions.ts';
 import { configError } from './errors.ts';
 import type { Rule, TargetOptions } from './options.ts';
@@ -20,12 +22,19 @@ export { prefixLength } from './rule-shadowing.ts';
 
 /** A rule after validation. */
 export type CompiledRule =
-  | { readonly kind: 'prefix'; readonly index: number; readonly path: string; readonly target: Target }
+  | {
+      readonly kind: 'prefix';
+      readonly index: number;
+      readonly path: string;
+      readonly target: Target;
+      readonly balancer?: Balancer;
+    }
   | {
       readonly kind: 'match' | 'rewrite';
       readonly index: number;
       readonly pattern: Pattern;
       readonly target: Target;
+      readonly balancer?: Balancer;
       readonly substitution: Substitution;
       readonly conditions: ConditionCheck | undefined;
       readonly noEscape: boolean;
@@ -47,8 +56,11 @@ export type RouteDecision =
 /** The rule that matched and where it sends the request. */
 export interface RuleMatch {
   readonly rule: CompiledRule;
+  /** The backend, or a stand-in for the balancer when `balancer` is set. */
   readonly target: Target;
-  /** Path and query to send to the backend. */
+  /** The balancer that picks the backend per session, for a `balancer://` target. */
+  readonly balancer?: Balancer;
+  /** Path and query to send to the backend (for a balancer, after the chosen member's URL path). */
   readonly backendPath: string;
   /** Fields to set on the backend request (`undefined` removes one), from an adapter's `headers` function. */
   readonly headers?: HeaderPatch;
@@ -63,9 +75,9 @@ const PASS: RouteDecision = { kind: 'pass' };
 export class RuleTable {
   readonly rules: readonly CompiledRule[];
 
-  constructor(rules: readonly Rule[], defaults: TargetOptions = {}) {
+  constructor(rules: readonly Rule[], defaults: TargetOptions = {}, balancers?: BalancerRegistry) {
     if (!Array.isArray(rules)) configError('ERR_WSTUNNEL_INVALID_RULE', 'rules must be an array');
-    const compiled = rules.map((rule, index) => compileRule(rule, index, defaults));
+    const compiled = rules.map((rule, index) => compileRule(rule, index, defaults, balancers));
     checkRuleShadowing(compiled);
     this.rules = compiled;
   }
@@ -121,27 +133,28 @@ export class RuleTable {
       if (conditionCaptures === undefined) return undefined;
       backendPath = substitute(rule, request, captures, conditionCaptures);
     }
-    return decide(rule, rule.target, backendPath, request.req);
+    return decide(rule, backendPath, request.req);
   }
 }
 
 /** Whether a request the rule matched is tunnelled, proxied as HTTP, rejected, or passed to the next rule. */
 function decide(
-  rule: CompiledRule,
-  target: Target,
+  rule: Exclude<CompiledRule, { kind: 'exclude' }>,
   path: string,
   req: IncomingMessage,
 ): RouteDecision | undefined {
+  const { target, balancer } = rule;
   // A request-target starting with "//" reads as a network-path reference (//host/...) to WHATWG-URL backends.
   const backendPath = path.startsWith('//') ? path.replace(/^\/+/, '/') : path;
   const check = checkUpgradeRequest(req, target.upgrade);
   if (check.kind === 'malformed') return { kind: 'reject', status: 400, reason: check.reason };
   const unsafe = unsafeBackendPath(backendPath);
   if (unsafe !== undefined) return { kind: 'reject', status: 400, reason: unsafe };
-  if (check.kind === 'upgrade') return { kind: 'tunnel', token: check.token, rule, target, backendPath };
+  if (check.kind === 'upgrade')
+    return { kind: 'tunnel', token: check.token, rule, target, backendPath, ...(balancer && { balancer }) };
   // ProxyWebsocketFallbackToProxyHttp Off: mod_proxy_wstunnel's check_trans declines, so the next rule is tried.
   if (target.websocketScheme && !target.fallbackToHttp) return undefined;
-  return { kind: 'http', rule, target, backendPath };
+  return { kind: 'http', rule, target, backendPath, ...(balancer && { balancer }) };
 }
 
 function substitute(
@@ -176,7 +189,12 @@ function withQuery(path: string, baseQuery: string, request: RequestPath): strin
   return request.query === '' ? `${full}?${baseQuery}` : `${full}?${baseQuery}&${request.query}`;
 }
 
-function compileRule(rule: Rule, index: number, defaults: TargetOptions): CompiledRule {
+function compileRule(
+  rule: Rule,
+  index: number,
+  defaults: TargetOptions,
+  balancers: BalancerRegistry | undefined,
+): CompiledRule {
   const where = `rule #${index + 1}`;
   if (typeof rule !== 'object' || rule === null)
     configError('ERR_WSTUNNEL_INVALID_RULE', `${where}: must be an object`);
@@ -188,14 +206,20 @@ function compileRule(rule: Rule, index: number, defaults: TargetOptions): Compil
   if ('path' in rule) {
     const { path: written, target, ...own } = rule;
     const path = checkPath(written, where);
-    const resolved = resolveTarget(target, { ...defaults, ...own }, `${where} (${path})`);
+    const { target: resolved, balancer } = ruleTarget(
+      String(target),
+      own,
+      defaults,
+      balancers,
+      `${where} (${path})`,
+    );
     if (path.endsWith('/') !== resolved.basePath.endsWith('/')) {
       configError(
         'ERR_WSTUNNEL_INVALID_RULE',
         `${where}: path "${path}" and target "${resolved.url}" disagree on the trailing slash, so "${path}x" would map to a wrong backend path; write "${path.endsWith('/') ? path.slice(0, -1) : `${path}/`}" or make the target ${resolved.basePath.endsWith('/') ? 'lose' : 'end with'} its "/"`,
       );
     }
-    return { kind: 'prefix', index, path, target: resolved };
+    return { kind: 'prefix', index, path, target: resolved, ...(balancer && { balancer }) };
   }
   const isRewrite = 'rewrite' in rule;
   if (!isRewrite && !('match' in rule))
@@ -228,17 +252,31 @@ function compileRule(rule: Rule, index: number, defaults: TargetOptions): Compil
   if (query !== undefined && query !== 'append' && query !== 'discard')
     configError('ERR_WSTUNNEL_INVALID_RULE', `${where}: query must be 'append' or 'discard'`);
   const substitution = parseSubstitution(String(target), where);
+  const resolved = ruleTarget(substitution.origin, own as TargetOptions, defaults, balancers, where);
   return {
     kind: isRewrite ? 'rewrite' : 'match',
     index,
     pattern: compilePattern(pattern, nocase === true, where),
-    target: resolveTarget(substitution.origin, { ...defaults, ...(own as TargetOptions) }, where),
+    target: resolved.target,
+    ...(resolved.balancer && { balancer: resolved.balancer }),
     substitution,
     conditions: compileConditions(conditions as Parameters<typeof compileConditions>[0], where),
     noEscape: noEscape === true,
     // ProxyPassMatch merges a target query with the client's, like ProxyPass; mod_rewrite replaces it unless [QSA].
     query: (query as 'append' | 'discard' | undefined) ?? (isRewrite ? 'keep' : 'merge'),
   };
+}
+
+/** A rule's target: a backend URL, or a `balancer://` one standing for its balancer. */
+function ruleTarget(
+  url: string,
+  own: TargetOptions,
+  defaults: TargetOptions,
+  balancers: BalancerRegistry | undefined,
+  where: string,
+): { readonly target: Target; readonly balancer?: Balancer } {
+  if (isBalancerUrl(url)) return balancerTarget(url, own, defaults, balancers, where);
+  return { target: resolveTarget(url, { ...defaults, ...own }, where) };
 }
 
 /** Checks a rule's path and normalises its escapes the way request paths are, so `/%7Euser` and `/~user` agree. */

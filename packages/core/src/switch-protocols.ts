@@ -18,6 +18,8 @@ export interface SwitchOptions {
   readonly closeFrames: boolean;
   /** The client socket's `bytesRead` before the request head, so stats count tunnel bytes only. */
   readonly clientReadBase: number;
+  /** Header lines (`Name: value\r\n`) the gateway adds to the 101, such as a sticky route's `Set-Cookie`. */
+  readonly extraFields?: string | undefined;
   readonly onClosed: (stats: TunnelStats) => void;
 }
 
@@ -29,7 +31,7 @@ export function switchProtocols(
   const { client, target, info } = options;
   // Validated equal to the token asked for, case aside; the client sees the backend's own spelling, as Apache relays.
   const upgrade = headerValues(result.response, 'upgrade')[0]!;
-  client.write(switchingProtocolsHead(result.response, upgrade), 'latin1');
+  client.write(switchingProtocolsHead(result.response, upgrade, options.extraFields), 'latin1');
   return new Splice({
     client,
     backend: result.backend,

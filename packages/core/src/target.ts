@@ -106,6 +106,8 @@ export function resolveTarget(target: string | URL, options: TargetOptions, wher
 const NO_TLS_OPTIONS: BackendTlsOptions = Object.freeze({});
 
 function secureContext({ tls = {} }: TargetOptions, where: string): SecureContext {
+  if (typeof tls !== 'object' || tls === null)
+    configError('ERR_WSTUNNEL_INVALID_OPTION', `${where}: tls must be an object`);
   const { ca, cert, key, servername, rejectUnauthorized } = tls;
   if (servername !== undefined && typeof servername !== 'string') {
     configError('ERR_WSTUNNEL_INVALID_OPTION', `${where}: tls.servername must be a string`);

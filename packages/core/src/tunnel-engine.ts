@@ -3,11 +3,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { type BackendChoice, chooseBackend, failsOver } from './backend-choice.ts';
+import type { Member } from './balancer/member.ts';
 import { type EngineHost, failed, refuseUpgrade } from './engine-host.ts';
 import { TunnelError } from './errors.ts';
 import { requestInfo, type TunnelInfo, type TunnelOutcome, type TunnelStats } from './events.ts';
 import { buildBackendRequest } from './forward-headers.ts';
-import { Handshake, type HandshakeResult } from './handshake.ts';
+import { type BackendFailure, Handshake, type HandshakeResult } from './handshake.ts';
 import { writeErrorResponse } from './http-responses.ts';
 import type { RouteDecision } from './rules.ts';
 import type { Splice } from './splice.ts';
@@ -16,6 +18,22 @@ import type { Target } from './target.ts';
 
 /** A decision to tunnel, as `RuleTable.route` returns it. */
 export type TunnelDecision = Extract<RouteDecision, { kind: 'tunnel' }>;
+
+/** One upgrade on its way to a backend, across the attempts a balancer makes. */
+interface Session {
+  readonly req: IncomingMessage;
+  readonly socket: Duplex;
+  readonly decision: TunnelDecision;
+  /** The client socket's `bytesRead` before the request head. */
+  readonly readBase: number;
+  /** Balancer members that failed this session. */
+  readonly tried: Set<Member>;
+  readonly resolve: (outcome: TunnelOutcome | Promise<TunnelOutcome>) => void;
+}
+
+function clientGone(): TunnelError {
+  return new TunnelError('ERR_WSTUNNEL_CLIENT_GONE', undefined, 'the client left');
+}
 
 /** Opens tunnels and keeps the handshakes and tunnels in progress. */
 export class TunnelEngine {
@@ -55,86 +73,122 @@ export class TunnelEngine {
     if (socket.destroyed || !socket.readable || !socket.writable) {
       // A socket that already closed would never emit 'close' again: dialling for it would leak the backend side.
       socket.destroy();
-      const gone = new TunnelError('ERR_WSTUNNEL_CLIENT_GONE', undefined, 'the client left');
-      return Promise.resolve(failed(host, gone, undefined));
+      return Promise.resolve(failed(host, clientGone(), undefined));
     }
     if (host.closing)
       return refuseUpgrade(host, req, socket, 'ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down');
-    const { target, token, backendPath } = decision;
-    const scheme = target.url.slice(0, target.url.indexOf(':'));
-    const info = requestInfo(req, `${scheme}://${target.hostHeader}${backendPath}`, token);
-    const encrypted = (req.socket as Partial<{ encrypted: boolean }>).encrypted === true;
-    const requestHead = buildBackendRequest(
-      req,
-      backendPath,
-      target,
-      token,
-      {
-        remoteAddress: info.remoteAddress,
-        encrypted,
-      },
-      decision.headers,
-    );
-    if (requestHead === undefined)
-      return refuseUpgrade(host, req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, 'invalid header value');
-    if (!host.acquire(target))
-      return refuseUpgrade(
-        host,
-        req,
-        socket,
-        'ERR_WSTUNNEL_OVERLOADED',
-        503,
-        'too many tunnels to this backend',
-      );
-    const clientReadBase = ((socket as Partial<Socket>).bytesRead ?? 0) - head.length;
+    const readBase = ((socket as Partial<Socket>).bytesRead ?? 0) - head.length;
     return new Promise((resolve) => {
-      let handshake: Handshake | undefined;
-      const callbacks = {
-        decided: (result: HandshakeResult) =>
-          resolve(this.#decided(result, socket, target, info, clientReadBase)),
-        done: () => {
-          if (handshake !== undefined) this.#handshakes.delete(handshake);
-          host.release(target);
-        },
-      };
-      try {
-        handshake = new Handshake({ client: socket, head, requestHead, target, token }, callbacks);
-        this.#handshakes.add(handshake);
-      } catch (error) {
-        // Dialling threw synchronously (an option Node rejects only at connect time): answer, never crash.
-        host.release(target);
-        writeErrorResponse(socket, 502, 'cannot reach the backend');
-        const cause = new TunnelError('ERR_WSTUNNEL_CONNECT', 502, 'cannot reach the backend', error);
-        resolve(failed(host, cause, info));
-      }
+      this.#attempt({ req, socket, decision, readBase, tried: new Set(), resolve }, head);
     });
   }
 
+  /** One try of the session: a single target's only one, or a balancer member's (the next one after a failover). */
+  #attempt(session: Session, head: Buffer): void {
+    const host = this.#host;
+    const { req, socket, decision, resolve } = session;
+    const choice = chooseBackend(decision, req, decision.token, session.tried);
+    if (!('target' in choice))
+      return void resolve(
+        refuseUpgrade(host, req, socket, 'ERR_WSTUNNEL_NO_MEMBER', choice.status, choice.reason),
+      );
+    const { target, backendPath, member } = choice;
+    const { token } = decision;
+    const scheme = target.url.slice(0, target.url.indexOf(':'));
+    const info = requestInfo(req, `${scheme}://${target.hostHeader}${backendPath}`, token);
+    const encrypted = (req.socket as Partial<{ encrypted: boolean }>).encrypted === true;
+    const client = { remoteAddress: info.remoteAddress, encrypted };
+    const requestHead = buildBackendRequest(req, backendPath, target, token, client, decision.headers);
+    if (requestHead === undefined) {
+      member?.end(0);
+      return void resolve(
+        refuseUpgrade(host, req, socket, 'ERR_WSTUNNEL_BAD_REQUEST', 400, 'invalid header value'),
+      );
+    }
+    if (!host.acquire(target)) {
+      member?.end(0);
+      // A member at its `max` is busy, not broken: the next member may take the session (Apache's 503 failover).
+      if (member !== undefined) return this.#attempt(session, head);
+      return void resolve(
+        refuseUpgrade(host, req, socket, 'ERR_WSTUNNEL_OVERLOADED', 503, 'too many tunnels to this backend'),
+      );
+    }
+    let handshake: Handshake | undefined;
+    let retry: readonly Buffer[] | undefined;
+    const { balancer } = decision;
+    const callbacks = {
+      decided: (result: HandshakeResult) => {
+        if (result.kind === 'retry') retry = result.early;
+        else resolve(this.#decided(result, session, target, info, choice));
+      },
+      done: () => {
+        if (handshake !== undefined) this.#handshakes.delete(handshake);
+        if (retry !== undefined) {
+          member!.end(0);
+          // Synchronous with the handshake's end: no client byte can arrive with no listener to hold it. Before the
+          // release below, so a drain never sees the session gone between two attempts.
+          if (socket.destroyed) resolve(failed(host, clientGone(), info));
+          else if (host.closing)
+            resolve(
+              refuseUpgrade(host, req, socket, 'ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down'),
+            );
+          else this.#attempt(session, Buffer.concat(retry));
+        }
+        host.release(target);
+      },
+    };
+    const failover =
+      member === undefined
+        ? undefined
+        : (failure: BackendFailure) => failsOver(balancer!, member, failure, session.tried, token);
+    try {
+      handshake = new Handshake({ client: socket, head, requestHead, target, token, failover }, callbacks);
+      this.#handshakes.add(handshake);
+    } catch (error) {
+      // Dialling threw synchronously (an option Node rejects only at connect time): answer, never crash.
+      host.release(target);
+      member?.end(0);
+      writeErrorResponse(socket, 502, 'cannot reach the backend');
+      const cause = new TunnelError('ERR_WSTUNNEL_CONNECT', 502, 'cannot reach the backend', error);
+      resolve(failed(host, cause, info));
+    }
+  }
+
   #decided(
-    result: HandshakeResult,
-    socket: Duplex,
+    result: Exclude<HandshakeResult, { kind: 'retry' }>,
+    session: Session,
     target: Target,
     info: TunnelInfo,
-    readBase: number,
+    choice: BackendChoice,
   ): TunnelOutcome {
     const host = this.#host;
+    const { member } = choice;
+    if (result.kind !== 'upgraded') member?.end(0);
     if (result.kind === 'failed') return failed(host, result.error, info);
     if (result.kind === 'refused') {
       host.report('refused', info, result.status);
       return { kind: 'refused', info, status: result.status };
     }
+    const socket = session.socket as Partial<Socket>;
+    const writeBase = socket.bytesWritten ?? 0;
+    // Live bytes for bytraffic and the snapshot, read only when asked: nothing is counted on the byte path.
+    const settle = member?.track(
+      () => (socket.bytesRead ?? 0) - session.readBase + (socket.bytesWritten ?? 0) - writeBase,
+    );
     const closed = Promise.withResolvers<TunnelStats>();
     // The handshake's `done` releases its slot right after this returns; the tunnel takes one of its own.
     host.take(target);
     const tunnel = switchProtocols(result, {
-      client: socket,
+      client: session.socket,
       target,
       info,
       closeFrames: this.#closeFrames,
-      clientReadBase: readBase,
+      clientReadBase: session.readBase,
+      extraFields: choice.cookie === undefined ? undefined : `Set-Cookie: ${choice.cookie}\r\n`,
       onClosed: (stats) => {
         this.#tunnels.delete(tunnel);
         host.release(target);
+        settle?.(stats.bytesFromClient + stats.bytesToClient);
         host.report('close', info, stats);
         closed.resolve(stats);
       },

@@ -3,6 +3,9 @@
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { Balancer, BalancerControl } from './balancer/balancer.ts';
+import { HealthMonitor } from './balancer/health-monitor.ts';
+import { createBalancers } from './balancer/registry.ts';
 import { attachUpgradeOwner, type UpgradeHandler } from './dispatcher.ts';
 import { type EngineHost, failed, refuseRequest, refuseUpgrade } from './engine-host.ts';
 import { configError, type TunnelError } from './errors.ts';
@@ -32,6 +35,10 @@ export interface CloseOptions {
 export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDisposable {
   /** The rules, in matching order. */
   readonly rules: RuleTable;
+  /** The balancers of `balancer://` targets, by lower-case name: their runtime API and snapshots. */
+  readonly balancers: ReadonlyMap<string, BalancerControl>;
+  readonly #balancers: ReadonlyMap<string, Balancer>;
+  readonly #health: HealthMonitor;
   readonly #tunnels: TunnelEngine;
   readonly #plain: PlainProxy;
   readonly #host: EngineHost;
@@ -49,8 +56,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     super();
     if (typeof options !== 'object' || options === null)
       configError('ERR_WSTUNNEL_INVALID_OPTION', 'options must be an object');
-    const { rules, closeFrames, ...defaults } = options;
-    this.rules = new RuleTable(rules, defaults);
+    const { rules, closeFrames, balancers, ...defaults } = options;
     const slots = this.#perTarget;
     const owner = this;
     this.#host = {
@@ -72,8 +78,20 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
         publish(event, args);
       },
     };
+    this.#balancers = createBalancers(balancers, defaults, (event) => this.#host.report('balancer', event));
+    this.balancers = this.#balancers;
+    this.rules = new RuleTable(rules, defaults, this.#balancers);
+    this.#health = new HealthMonitor(this.#balancers.values());
     this.#tunnels = new TunnelEngine(this.#host, closeFrames ?? false);
     this.#plain = new PlainProxy(this.#host);
+  }
+
+  /**
+   * The balancers with their engine-side API, for rule tables an adapter compiles.
+   * @internal
+   */
+  get balancerRegistry(): ReadonlyMap<string, Balancer> {
+    return this.#balancers;
   }
 
   /** Handshakes in progress (including refusals still being relayed), open tunnels and plain requests in flight. */
@@ -103,6 +121,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     head: Buffer,
     path: string = req.url ?? '',
   ): Promise<TunnelOutcome> {
+    this.#health.start();
     const decision = this.rules.route(req, path);
     if (decision.kind === 'tunnel') return this.tunnel(req, socket, head, decision);
     if (decision.kind === 'reject')
@@ -138,6 +157,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     head: Buffer,
     decision: TunnelDecision,
   ): Promise<TunnelOutcome> {
+    this.#health.start();
     return afterPendingResponse(socket, () => this.#tunnels.start(req, socket, head, decision));
   }
 
@@ -165,6 +185,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
 
   /** Proxies a plain request whose rule was already matched (adapters call this); 503 beyond the target's `max`. */
   proxyHttp(req: IncomingMessage, res: ServerResponse, decision: HttpDecision, hooks?: PlainHooks): void {
+    this.#health.start();
     this.#plain.proxy(req, res, decision, hooks);
   }
 
@@ -174,6 +195,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
    * none. Returns a function that detaches; {@link Wstunnel.close} detaches too.
    */
   attach(server: Server): () => void {
+    this.#health.start();
     const detach = attachUpgradeOwner(server, { route: (req) => this.#route(req) });
     this.#detach.add(detach);
     return () => {
@@ -211,6 +233,7 @@ export class Wstunnel extends EventEmitter<WstunnelEvents> implements AsyncDispo
     }
     for (const detach of this.#detach) detach();
     this.#detach.clear();
+    this.#health.stop();
     this.#plain.close();
   }
 

@@ -7,6 +7,7 @@
 import type { Server } from 'node:http';
 import {
   bridgeUpgrades,
+  balancerManager as coreManager,
   type Drainable,
   drainable,
   type RouteTarget,
@@ -52,6 +53,15 @@ export function wstunnel(
     }, next);
   };
   return drainable(middleware, tunnel);
+}
+
+/**
+ * The balancer-manager of `tunnels` as an Express handler: GET shows the balancers as JSON, POST (JSON) changes a
+ * member. Mount it behind your own auth: `app.use('/balancer-manager', requireAdmin, balancerManager(chat))`.
+ */
+export function balancerManager(...tunnels: readonly ExpressTunnel[]): RequestHandler {
+  const manage = coreManager(() => tunnels.map((tunnel) => tunnel.tunnel));
+  return (req, res) => manage(req, res, req.body);
 }
 
 /**

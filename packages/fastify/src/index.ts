@@ -11,6 +11,8 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import fp from 'fastify-plugin';
 import { upgradesOnly } from './upgrade-constraint.ts';
 
+export { balancerManager } from './balancer-manager.ts';
+
 /** Options of the plugin; target and header functions receive the Fastify `request` (params, decorations). */
 export interface FastifyTunnelOptions extends RouteTunnelOptions<FastifyRequest> {
   /** Milliseconds `fastify.close()` gives open tunnels before ending them (see `Wstunnel.close`). Default 5 000. */

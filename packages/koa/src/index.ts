@@ -18,6 +18,8 @@ import {
 } from '@wstunnel/core';
 import type Koa from 'koa';
 
+export { balancerManager } from './balancer-manager.ts';
+
 /** What wstunnel reads of an @koa/router layer in `ctx.matched`. */
 interface RouterLayer {
   readonly path: unknown;

@@ -1,7 +1,9 @@
 /** Why: Apache's evaluation order (rewrite, then <Location>, then ProxyPass) and its inheritance rules become one ordered rule table here. */
 
-import { DEFAULT_TIMEOUT_MS, type Rule, type WstunnelOptions } from '../options.ts';
-import { fail, type IgnoredDirective } from './error.ts';
+import type { Rule, WstunnelOptions } from '../options.ts';
+import { assembleBalancers } from './balancer-assemble.ts';
+import { type ConfigPlace, fail, type IgnoredDirective } from './error.ts';
+import { idleTimeouts, withIdleTimeout } from './idle-timeout.ts';
 import { mergeLocationOptions } from './location-merge.ts';
 import type { ServerScope, ServerSettings } from './scope.ts';
 import { backendTls } from './ssl-proxy.ts';
@@ -18,19 +20,12 @@ function targetOf(rule: Rule): string | undefined {
   return 'target' in rule ? String(rule.target) : undefined;
 }
 
-/**
- * Apache closes an idle tunnel after the larger of the client `Timeout` and the backend timeout; wstunnel's
- * `idleTimeout` defaults to the backend `timeout`, so it is set wherever the two differ.
- */
-function idleTimeouts(settings: ServerSettings): {
-  readonly timeout?: number;
-  readonly idleTimeout?: number;
-  readonly clientTimeout: number;
-} {
-  const clientTimeout = settings.timeout?.value ?? DEFAULT_TIMEOUT_MS;
-  const timeout = settings.proxyTimeout?.value ?? settings.timeout?.value;
-  const idle = timeout !== undefined && timeout < clientTimeout ? { idleTimeout: clientTimeout } : {};
-  return { ...(timeout === undefined ? {} : { timeout }), ...idle, clientTimeout };
+function needsTls(target: string, place: ConfigPlace): never {
+  return fail(
+    place,
+    `the backend ${target} needs TLS, and SSLProxyEngine is not On (httpd answers such requests with 500)`,
+    'add SSLProxyEngine On to the server or <VirtualHost>',
+  );
 }
 
 /** Merges the main server and the virtual host into the rule table Apache would evaluate. */
@@ -96,23 +91,24 @@ export function assemble(
     ...main.passRules,
     ...(vhost?.passRules ?? []),
   ].map((rule) => shared.resolve(rule));
-  const rules = placed.map(({ rule, place }) => {
+  const sslProxyEngine = settings.sslProxyEngine?.value === true;
+  const checked = placed.map(({ rule, place }) => {
     const target = targetOf(rule);
-    if (target !== undefined && /^(?:wss|https):/i.test(target) && settings.sslProxyEngine?.value !== true) {
-      fail(
-        place,
-        `the backend ${target} needs TLS, and SSLProxyEngine is not On (httpd answers such requests with 500)`,
-        'add SSLProxyEngine On to the server or <VirtualHost>',
-      );
-    }
-    const own = (rule as { timeout?: number }).timeout;
-    if (own === undefined || (own >= timeouts.clientTimeout && timeouts.idleTimeout === undefined))
-      return rule;
-    return { ...rule, idleTimeout: Math.max(own, timeouts.clientTimeout) };
+    if (target !== undefined && /^(?:wss|https):/i.test(target) && !sslProxyEngine) needsTls(target, place);
+    return withIdleTimeout(rule, timeouts);
   });
+  const balancing = assembleBalancers(
+    main.balancing,
+    vhost?.balancing,
+    checked.map((rule, at) => ({ rule, place: placed[at]!.place })),
+    { timeouts, needsTls: sslProxyEngine ? undefined : needsTls },
+  );
+  notes.push(...balancing.notes);
+  const { rules, balancers } = balancing;
   const tls = backendTls(settings, baseDir);
   const options: WstunnelOptions = {
     rules,
+    ...(balancers === undefined ? {} : { balancers }),
     ...(settings.fallbackToHttp === undefined ? {} : { fallbackToHttp: settings.fallbackToHttp.value }),
     ...(settings.preserveHost === undefined ? {} : { preserveHost: settings.preserveHost.value }),
     ...(settings.xForwarded === undefined ? {} : { xForwarded: settings.xForwarded.value }),

@@ -1,12 +1,16 @@
 /** Why: each directive of a site file is translated, noted as inert, or refused, depending on where it is written; one dispatcher decides which. */
 
 import { splitArguments } from './arguments.ts';
+import { readBalancerMember, readBalancerProxySet, referenceBalancer } from './balancer.ts';
 import { INERT_DIRECTIVES, isFrontendSsl, REFUSED_DIRECTIVES } from './directives.ts';
 import { type ConfigPlace, fail } from './error.ts';
-import { checkBackendUrl, readProxyPass } from './proxy-pass.ts';
+import { parseHcExpr, splitHcExpr } from './hc-expr.ts';
+import { readProxyHcTemplate } from './health-check.ts';
+import { checkBackendUrl, isBalancerUrl, readProxyPass } from './proxy-pass.ts';
 import { readRewriteCond, readRewriteRule } from './rewrite.ts';
 import type { ReadContext, ReadState } from './scope.ts';
 import { readLocationSetting, readServerSetting } from './settings.ts';
+import { readRouteCookieHeader } from './sticky.ts';
 import type { ConfigDirective } from './tokenizer.ts';
 import { argumentCount, onOff } from './values.ts';
 import { readWorkerParameters } from './worker-params.ts';
@@ -18,7 +22,7 @@ function unknown(name: string, place: ConfigPlace): never {
   return fail(
     place,
     `unknown directive "${name}"`,
-    'wstunnel reads ProxyPass, ProxyPassMatch, RewriteEngine/RewriteCond/RewriteRule [P], ProxySet, the Proxy* and SSLProxy* settings and Timeout; remove the line, or see the @wstunnel/cli README',
+    'wstunnel reads ProxyPass, ProxyPassMatch, RewriteEngine/RewriteCond/RewriteRule [P], ProxySet, BalancerMember, ProxyHCExpr, ProxyHCTemplate, the Proxy* and SSLProxy* settings and Timeout; remove the line, or see the @wstunnel/cli README',
   );
 }
 
@@ -34,6 +38,8 @@ function proxyPass(state: ReadState, node: ConfigDirective, context: ReadContext
   const location = context.kind === 'location' ? context.location : undefined;
   const pass = readProxyPass(node.rawArgs, name, location?.scope, node.place);
   state.ignored.push(...pass.ignored);
+  if (pass.balancerParameters !== undefined)
+    referenceBalancer(state, context.scope, pass.target!, pass.balancerParameters, name, node.place);
   if (location !== undefined) {
     if (location.pass !== undefined) {
       fail(
@@ -104,6 +110,7 @@ function proxySet(state: ReadState, node: ConfigDirective, context: ReadContext)
       'ProxySet not allowed in <Location>',
       'write it in <Proxy url>, or as ProxySet url key=value',
     );
+  if (isBalancerUrl(url)) return readBalancerProxySet(state, context.scope, url, words, place);
   const { options, ignored } = readWorkerParameters(words, 'ProxySet', place);
   state.ignored.push(...ignored);
   context.scope.tunings.push({ url, options, place });
@@ -133,6 +140,7 @@ export function readDirective(state: ReadState, node: ConfigDirective, context: 
   if (variable !== null) {
     fail(place, `${variable[0]} (Define or environment variable) is not supported`, 'write the value out');
   }
+  if (lower === 'header' && readRouteCookieHeader(rawArgs, context, place)) return;
   const refused = REFUSED_DIRECTIVES.get(lower);
   if (refused !== undefined) fail(place, refused.problem, refused.hint);
   if (lower === 'proxypass' || lower === 'proxypassmatch') return proxyPass(state, node, context);
@@ -140,6 +148,13 @@ export function readDirective(state: ReadState, node: ConfigDirective, context: 
     return rewrite(state, node, context);
   }
   if (lower === 'proxyset') return proxySet(state, node, context);
+  if (lower === 'balancermember') return readBalancerMember(state, node, context);
+  if (lower === 'proxyhcexpr') {
+    const { name: exprName, expr } = splitHcExpr(rawArgs, place);
+    context.scope.balancing.exprs.set(exprName.toLowerCase(), parseHcExpr(exprName, expr, place));
+    return;
+  }
+  if (lower === 'proxyhctemplate') return readProxyHcTemplate(rawArgs, context.scope.balancing, place);
   if (lower === 'require') {
     if (context.kind === 'server')
       fail(place, 'Require not allowed here', 'Require belongs in a <Location> or <Proxy>');
@@ -160,7 +175,7 @@ export function readDirective(state: ReadState, node: ConfigDirective, context: 
     fail(
       place,
       `${name} not allowed in <Proxy>`,
-      'inside <Proxy> wstunnel reads ProxySet and Require all granted',
+      'inside <Proxy> wstunnel reads ProxySet, BalancerMember and Require all granted',
     );
   }
   const setting = readServerSetting(name, args, context.scope.settings, place);

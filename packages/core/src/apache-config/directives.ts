@@ -36,6 +36,10 @@ export const INERT_DIRECTIVES: ReadonlyMap<string, string> = new Map(
     protocolshonororder: 'wstunnel speaks HTTP/1.1 to clients',
     allowencodedslashes:
       'wstunnel forwards %2F as it came (httpd NoDecode behaviour) and never decodes it into a separator',
+    balancergrowth: "wstunnel's runtime API adds members and balancers without a limit",
+    balancerpersist:
+      'wstunnel keeps runtime balancer changes until it stops; the configuration is what it starts from',
+    proxyhctpsize: 'wstunnel runs health checks in its event loop, without a thread pool',
     redirect: REDIRECT,
     redirectmatch: REDIRECT,
     redirectpermanent: REDIRECT,
@@ -67,9 +71,10 @@ export const REFUSED_DIRECTIVES: ReadonlyMap<string, { readonly problem: string;
         problem: 'RequestHeader (request header editing) is not supported',
         hint: 'remove it; wstunnel adds X-Forwarded-For, -Host and -Proto itself (ProxyAddHeaders); behind a TLS front that sets X-Forwarded-Proto: https, run with --trust-forwarded (trustForwarded: true) so it reaches the backend',
       },
-      balancermember: {
-        problem: 'BalancerMember: balancer:// is not supported yet',
-        hint: 'point each rule at one backend, like ws://host:port/',
+      sethandler: {
+        problem:
+          'SetHandler is not supported: wstunnel serves no handler (balancer-manager, server-status, ...)',
+        hint: "remove it; for balancer-manager, mount wstunnel's balancer manager handler behind your own authentication",
       },
       rewriteoptions: {
         problem: 'RewriteOptions is not supported',

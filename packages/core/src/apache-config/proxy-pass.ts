@@ -19,6 +19,8 @@ export interface PassDirective {
   readonly target: string | undefined;
   readonly options: WorkerOptions;
   readonly ignored: readonly IgnoredDirective[];
+  /** For a `balancer://` target: its `key=value` words, which httpd reads as balancer parameters. */
+  readonly balancerParameters?: readonly string[];
 }
 
 const FLAG_HINTS: ReadonlyMap<string, string> = new Map(
@@ -30,15 +32,31 @@ const FLAG_HINTS: ReadonlyMap<string, string> = new Map(
   }),
 );
 
+/** Whether a target names a balancer (`balancer://name[/path]`). */
+export function isBalancerUrl(url: string): boolean {
+  return /^balancer:/i.test(url);
+}
+
+/** The lower-case name of a `balancer://name[/path]` URL (httpd compares balancer names case-insensitively). */
+export function balancerNameOf(url: string): string {
+  return /^balancer:\/\/([^/]*)/i.exec(url)?.[1]?.toLowerCase() ?? '';
+}
+
 /** Checks a backend URL (`ProxyPass`, `ProxyPassMatch`, `RewriteRule [P]`, `<Proxy>`); returns it unchanged. */
 export function checkBackendUrl(url: string, what: string, place: ConfigPlace): string {
   const lower = url.toLowerCase();
-  if (lower.startsWith('balancer://')) {
-    fail(
-      place,
-      `${what}: balancer:// is not supported yet`,
-      'point the rule at one backend, like ws://host:port/',
-    );
+  if (isBalancerUrl(url)) {
+    const name = /^balancer:\/\/([^/]*)/i.exec(url)?.[1];
+    if (name === undefined || !/^[A-Za-z0-9._~-]+$/.test(name)) {
+      fail(
+        place,
+        `${what}: "${url}" must be balancer://name[/path], the name written out in letters, digits, ".", "_", "~" or "-"`,
+        'write balancer://mycluster/ (a backreference cannot choose the balancer)',
+      );
+    }
+    if (/[?#]/.test(url))
+      fail(place, `${what}: "${url}": a balancer:// target takes no query`, 'remove the query');
+    return url;
   }
   if (lower.startsWith('unix:')) {
     fail(
@@ -126,6 +144,8 @@ export function readProxyPass(
     return { regex, pattern, target: undefined, options: {}, ignored: [] };
   }
   checkBackendUrl(target, name, place);
+  if (isBalancerUrl(target))
+    return { regex, pattern, target, options: {}, ignored: [], balancerParameters: parameters };
   const { options, ignored } = readWorkerParameters(parameters, name, place);
   return { regex, pattern, target, options, ignored };
 }

@@ -2,11 +2,12 @@
 
 import type { WstunnelOptions } from '../options.ts';
 import { assemble } from './assemble.ts';
+import { closeBalancerSection, openBalancerSection } from './balancer.ts';
 import { readDirective } from './directive.ts';
 import { sectionHint } from './directives.ts';
 import { ApacheConfigError, allProblems, fail, type IgnoredDirective } from './error.ts';
 import { type LocationState, locationRule, locationScope } from './location.ts';
-import { checkBackendUrl, encodeDecodedPath } from './proxy-pass.ts';
+import { checkBackendUrl, encodeDecodedPath, isBalancerUrl } from './proxy-pass.ts';
 import { emptyScope, type ReadContext, type ReadState, type ServerScope } from './scope.ts';
 import { type ConfigNode, type ConfigSection, parseConfigTree } from './tokenizer.ts';
 import { argumentCount } from './values.ts';
@@ -81,9 +82,16 @@ function readSection(state: ReadState, node: ConfigSection, context: ReadContext
       });
     }
   } else if (lower === 'proxy') {
-    argumentCount(args, 1, 1, '<Proxy>', '<Proxy ws://backend:port/>', place);
-    const url = args[0] === '*' ? undefined : checkBackendUrl(args[0]!, '<Proxy>', place);
+    // <Proxy "balancer://name" key=value...> may carry balancer parameters, applied after its directives (as httpd does).
+    const balancer = args[0] !== undefined && isBalancerUrl(args[0]);
+    if (!balancer) argumentCount(args, 1, 1, '<Proxy>', '<Proxy ws://backend:port/>', place);
+    const url = balancer
+      ? openBalancerSection(context.scope, args[0]!, place)
+      : args[0] === '*'
+        ? undefined
+        : checkBackendUrl(args[0]!, '<Proxy>', place);
     walk(state, node.children, { kind: 'proxy', scope: context.scope, url });
+    if (balancer) closeBalancerSection(state, context.scope, args, place);
   } else {
     fail(place, `<${name}> sections are not supported`, sectionHint(lower));
   }

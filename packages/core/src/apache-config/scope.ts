@@ -1,6 +1,7 @@
 /** Why: httpd keeps one configuration per server (main, then the virtual host that inherits from it); the importer collects each the same way before merging. */
 
 import type { RewriteCondition, Rule } from '../options.ts';
+import { type BalancingScope, emptyBalancing } from './balancer.ts';
 import type { ApacheConfigError, ConfigPlace, IgnoredDirective } from './error.ts';
 import type { LocationOptions, LocationState } from './location.ts';
 import type { WorkerOptions } from './worker-params.ts';
@@ -70,6 +71,8 @@ export interface ServerScope {
   /** Server-level ProxyPass and ProxyPassMatch, in declaration order. */
   readonly passRules: PlacedRule[];
   readonly tunings: WorkerTuning[];
+  /** `balancer://` definitions and health-check expressions and templates. */
+  readonly balancing: BalancingScope;
 }
 
 /** A server scope with nothing declared yet. */
@@ -84,6 +87,7 @@ export function emptyScope(): ServerScope {
     redirects: [],
     passRules: [],
     tunings: [],
+    balancing: emptyBalancing(),
   };
 }
 

@@ -20,7 +20,7 @@ function isFlag(lower: string): lower is keyof typeof FLAGS {
 function isServerSetting(lower: string): boolean {
   return (
     isFlag(lower) ||
-    /^(?:proxytimeout|timeout|proxyrequests|proxyvia)$/.test(lower) ||
+    /^(?:proxytimeout|timeout|proxyrequests|proxyvia|balancerinherit|proxypassinherit)$/.test(lower) ||
     lower.startsWith('sslproxy')
   );
 }
@@ -55,6 +55,15 @@ export function readServerSetting(
         lower === 'proxyrequests'
           ? 'wstunnel is a reverse proxy only: write ProxyRequests Off, or remove it'
           : 'wstunnel adds no Via header: write ProxyVia Off, or remove it',
+      );
+    }
+    return { ...place, directive: `${name} ${args[0]}`, reason: 'this is what wstunnel does anyway' };
+  } else if (lower === 'balancerinherit' || lower === 'proxypassinherit') {
+    if (!onOff(oneArgument(name, args, 'On', place), name, place)) {
+      fail(
+        place,
+        `${name} Off is not supported`,
+        "remove it: the <VirtualHost> wstunnel runs always inherits the main server's balancers and ProxyPass rules (httpd's default)",
       );
     }
     return { ...place, directive: `${name} ${args[0]}`, reason: 'this is what wstunnel does anyway' };

@@ -33,8 +33,8 @@ const INERT: ReadonlyMap<string, string> = new Map(
   }),
 );
 
+/** Parameters of a BalancerMember (member-params.ts) or of a balancer (balancer-params.ts): refused elsewhere, with a pointer. */
 const BALANCER_MEMBER = ['lbset', 'loadfactor', 'route', 'redirect', 'status'];
-/** Parameters of a `balancer://` itself (mod_proxy's set_balancer_param). */
 const BALANCER = [
   'stickysession',
   'stickysessionsep',
@@ -54,13 +54,14 @@ const TRANSLATED = ['upgrade', 'timeout', 'connectiontimeout', 'keepalive', 'max
 export const KNOWN_WORKER_PARAMETERS: readonly string[] = [...TRANSLATED, ...INERT.keys()];
 
 /**
- * Translates the `key=value` parameters of one `ProxyPass`, `ProxyPassMatch` or `ProxySet` (keys are
- * case-insensitive; a repeated key keeps its last value, as in httpd).
+ * Translates the `key=value` parameters of one `ProxyPass`, `ProxyPassMatch`, `ProxySet` or `BalancerMember` (keys
+ * are case-insensitive; a repeated key keeps its last value, as in httpd). `known` lists the keys for hints.
  */
 export function readWorkerParameters(
   words: readonly string[],
   directive: string,
   place: ConfigPlace,
+  known: readonly string[] = KNOWN_WORKER_PARAMETERS,
 ): { readonly options: WorkerOptions; readonly ignored: readonly IgnoredDirective[] } {
   const options: { -readonly [K in keyof WorkerOptions]: WorkerOptions[K] } = {};
   const ignored: IgnoredDirective[] = [];
@@ -70,7 +71,7 @@ export function readWorkerParameters(
       fail(
         place,
         `invalid ${directive} parameter "${word}": parameters must be in the form key=value`,
-        `known keys: ${KNOWN_WORKER_PARAMETERS.join(', ')}`,
+        `known keys: ${[...new Set(known)].join(', ')}`,
       );
     }
     const key = word.slice(0, equals).toLowerCase();
@@ -90,17 +91,17 @@ export function readWorkerParameters(
     } else if (BALANCER_MEMBER.includes(key) || key.startsWith('hc')) {
       fail(
         place,
-        `balancer member parameters (${key}=): not supported yet (load balancing issue)`,
-        'remove it; wstunnel proxies each rule to a single backend for now',
+        `${key}= is a BalancerMember parameter: it means nothing on a single backend`,
+        'write it on a BalancerMember in <Proxy "balancer://name">, and point the rule at balancer://name',
       );
     } else if (BALANCER.includes(key)) {
-      fail(place, `${key}= is a balancer parameter: balancer:// is not supported yet`, 'remove it');
-    } else {
       fail(
         place,
-        `unknown ${directive} parameter "${key}"`,
-        `known keys: ${KNOWN_WORKER_PARAMETERS.join(', ')}`,
+        `${key}= is a balancer parameter, not a ${directive} one`,
+        'write it on a ProxyPass to balancer://name, or as ProxySet in <Proxy "balancer://name">',
       );
+    } else {
+      fail(place, `unknown ${directive} parameter "${key}"`, `known keys: ${[...new Set(known)].join(', ')}`);
     }
   }
   return { options, ignored };

@@ -17,7 +17,7 @@ interface Worker {
 }
 
 /** `scheme://authority` is compared case-insensitively, the path as written (httpd's worker name matching). */
-function startsWithUrl(url: string, name: string): boolean {
+export function startsWithUrl(url: string, name: string): boolean {
   const split = (text: string): [origin: string, path: string] => {
     const slash = text.indexOf('/', text.indexOf('//') + 2);
     return slash === -1 ? [text.toLowerCase(), ''] : [text.slice(0, slash).toLowerCase(), text.slice(slash)];
@@ -31,6 +31,8 @@ function startsWithUrl(url: string, name: string): boolean {
 function urlOf(rule: Rule): string | undefined {
   if (!('target' in rule)) return undefined;
   const target = String(rule.target);
+  // A balancer is no worker: its members carry the worker parameters (see balancer.ts).
+  if (/^balancer:/i.test(target)) return undefined;
   // In a ProxyPass URL, %20 is an escape; only ProxyPassMatch and RewriteRule targets hold backreferences.
   if ('path' in rule) return target;
   const backreference = target.search(/[$%]\d/);
