@@ -83,3 +83,18 @@ export function splitRewriteArguments(text: string, place: ConfigPlace, directiv
     if (quote !== undefined) i++;
   }
 }
+
+/**
+ * A `key=value` worker, balancer or health-check parameter: the key lower-cased (httpd compares them so). A word
+ * without `=` fails with `message` and `hint`.
+ */
+export function keyValue(
+  word: string,
+  message: string,
+  hint: string,
+  place: ConfigPlace,
+): { readonly key: string; readonly value: string } {
+  const equals = word.indexOf('=');
+  if (equals <= 0) fail(place, message, hint);
+  return { key: word.slice(0, equals).toLowerCase(), value: word.slice(equals + 1) };
+}

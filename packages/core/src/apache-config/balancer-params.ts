@@ -1,5 +1,6 @@
 /** Why: a balancer's own parameters (mod_proxy's set_balancer_param) come from ProxySet, `<Proxy balancer://...>` and ProxyPass lines alike, and are read the same way from each. */
 
+import { keyValue } from './arguments.ts';
 import { type ConfigPlace, fail, type IgnoredDirective } from './error.ts';
 import type { Setting } from './scope.ts';
 import { onOff, wholeNumber } from './values.ts';
@@ -55,16 +56,12 @@ export function readBalancerParameters(
 ): IgnoredDirective[] {
   const notes: IgnoredDirective[] = [];
   for (const word of words) {
-    const equals = word.indexOf('=');
-    if (equals <= 0) {
-      fail(
-        place,
-        `invalid ${directive} parameter "${word}": parameters must be in the form key=value`,
-        `balancer parameters: ${BALANCER_KEYS.join(', ')}`,
-      );
-    }
-    const key = word.slice(0, equals).toLowerCase();
-    const value = word.slice(equals + 1);
+    const { key, value } = keyValue(
+      word,
+      `invalid ${directive} parameter "${word}": parameters must be in the form key=value`,
+      `balancer parameters: ${BALANCER_KEYS.join(', ')}`,
+      place,
+    );
     const what = `${key}=`;
     if (key === 'lbmethod') params.method = lbMethod(value, place);
     else if (key === 'stickysession') params.stickysession = { value, place };

@@ -1,7 +1,7 @@
 /** Why: mod_proxy_hcheck's `hc*` member parameters and `ProxyHCTemplate` become a member's health check, requested the way httpd would. */
 
 import type { HealthCheckOptions } from '../balancer/balancer-options.ts';
-import { splitArguments } from './arguments.ts';
+import { keyValue, splitArguments } from './arguments.ts';
 import { type ConfigPlace, fail, type IgnoredDirective } from './error.ts';
 import type { HcCondition } from './hc-expr.ts';
 import { timeoutParameter, wholeNumber } from './values.ts';
@@ -106,15 +106,13 @@ export function readProxyHcTemplate(rawArgs: string, hc: HcScope, place: ConfigP
   // A template starts from httpd's defaults: method TCP, one pass, one fail, 30 s.
   const template: HcParams = { method: 'TCP' };
   for (const word of words) {
-    const equals = word.indexOf('=');
-    if (equals <= 0)
-      fail(
-        place,
-        "Invalid ProxyHCTemplate parameter. Parameter must be in the form 'key=value'",
-        `write ${HC_PARAMETERS.join('=..., ')}=...`,
-      );
-    const key = word.slice(0, equals).toLowerCase();
-    if (!readHcParameter(key, word.slice(equals + 1), template, hc, place))
+    const { key, value } = keyValue(
+      word,
+      "Invalid ProxyHCTemplate parameter. Parameter must be in the form 'key=value'",
+      `write ${HC_PARAMETERS.join('=..., ')}=...`,
+      place,
+    );
+    if (!readHcParameter(key, value, template, hc, place))
       fail(
         place,
         `ProxyHCTemplate: unknown Worker hcheck parameter ${word}`,

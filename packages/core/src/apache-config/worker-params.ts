@@ -1,6 +1,7 @@
 /** Why: Apache tunes each backend with `key=value` worker parameters; each one maps to a target option, is noted as inert, or is refused. */
 
 import type { TargetOptions } from '../options.ts';
+import { keyValue } from './arguments.ts';
 import { type ConfigPlace, fail, type IgnoredDirective } from './error.ts';
 import { timeoutParameter, wholeNumber, wholeSeconds } from './values.ts';
 
@@ -66,16 +67,12 @@ export function readWorkerParameters(
   const options: { -readonly [K in keyof WorkerOptions]: WorkerOptions[K] } = {};
   const ignored: IgnoredDirective[] = [];
   for (const word of words) {
-    const equals = word.indexOf('=');
-    if (equals <= 0) {
-      fail(
-        place,
-        `invalid ${directive} parameter "${word}": parameters must be in the form key=value`,
-        `known keys: ${[...new Set(known)].join(', ')}`,
-      );
-    }
-    const key = word.slice(0, equals).toLowerCase();
-    const value = word.slice(equals + 1);
+    const { key, value } = keyValue(
+      word,
+      `invalid ${directive} parameter "${word}": parameters must be in the form key=value`,
+      `known keys: ${[...new Set(known)].join(', ')}`,
+      place,
+    );
     if (key === 'upgrade') options.upgrade = upgradeParameter(value, place);
     else if (key === 'timeout') options.timeout = wholeSeconds(value, 'timeout=', place);
     else if (key === 'connectiontimeout')
