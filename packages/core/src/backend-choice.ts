@@ -1,9 +1,7 @@
 /** Why: the tunnel and plain-HTTP engines ask one question per attempt, "which backend?", whether a rule names a URL or a balancer. */
 
 import type { IncomingMessage } from 'node:http';
-import type { Balancer } from './balancer/balancer.ts';
 import type { Member } from './balancer/member.ts';
-import type { BackendFailure } from './handshake.ts';
 import type { RuleMatch } from './rules.ts';
 import type { Target } from './target.ts';
 
@@ -21,6 +19,14 @@ export interface BackendChoice {
 export interface NoBackend {
   readonly status: number;
   readonly reason: string;
+}
+
+/** Shared by every session of a plain target: nothing is ever added to it (only balancers record tried members). */
+const NONE_TRIED: Set<Member> = new Set();
+
+/** The members a new session of `match` has tried: none yet (no allocation for a plain target). */
+export function triedMembers(match: RuleMatch): Set<Member> {
+  return match.balancer === undefined ? NONE_TRIED : new Set();
 }
 
 /**
@@ -49,28 +55,4 @@ export function chooseBackend(
     member: pick.member,
     cookie: pick.cookie,
   };
-}
-
-/**
- * Whether the session leaves `failure` of `member` to its balancer, to try another member. A connect failure or a
- * reset always puts the member in error and is always taken (no answer came: with no member left, the client gets
- * 503). A timeout (`failontimeout`) or a `failonstatus` status puts it in error too, but when no other member can be
- * tried the member's own answer (504, or its response) is what the client gets.
- */
-export function failsOver(
-  balancer: Balancer,
-  member: Member,
-  failure: BackendFailure,
-  tried: ReadonlySet<Member>,
-  token: string,
-): boolean {
-  const { failOnTimeout, failOnStatus } = balancer.config;
-  const unreachable = failure.kind === 'connect' || failure.kind === 'closed';
-  const fails =
-    unreachable ||
-    (failure.kind === 'timeout' && failOnTimeout) ||
-    (failure.kind === 'status' && failOnStatus.has(failure.status));
-  if (!fails) return false;
-  balancer.failed(member, failure.detail);
-  return unreachable || balancer.canRetry(token, tried);
 }

@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { dialBackend } from './backend-dial.ts';
+import { type BackendFailure, FAILOVER_KINDS } from './backend-failure.ts';
 import { TunnelError, type TunnelErrorCode } from './errors.ts';
 import { closeAfter, writeErrorResponse } from './http-responses.ts';
 import { BodyRelay, bodyFraming } from './relay-response.ts';
@@ -38,17 +39,6 @@ export interface HandshakeParams {
    */
   readonly failover?: ((failure: BackendFailure) => boolean) | undefined;
 }
-
-/** A failure of the backend that a balancer may fail over from (mod_proxy_balancer `failonstatus`, `failontimeout`). */
-export type BackendFailure =
-  /** It could not be reached (refused, unreachable, TLS failed, connect timeout). */
-  | { readonly kind: 'connect'; readonly detail: string }
-  /** It closed or reset the connection before answering. */
-  | { readonly kind: 'closed'; readonly detail: string }
-  /** It did not answer within `timeout`. */
-  | { readonly kind: 'timeout'; readonly detail: string }
-  /** It answered with this non-101 status. */
-  | { readonly kind: 'status'; readonly status: number; readonly detail: string };
 
 /** How a handshake was decided. */
 export type HandshakeResult =
@@ -330,13 +320,5 @@ export class Handshake {
     backend.on('error', ignore);
   }
 }
-
-/** Which handshake failures are the backend's, and so may be failed over from. */
-const FAILOVER_KINDS: Partial<Record<TunnelErrorCode, 'connect' | 'closed' | 'timeout'>> = {
-  ERR_WSTUNNEL_CONNECT: 'connect',
-  ERR_WSTUNNEL_CONNECT_TIMEOUT: 'connect',
-  ERR_WSTUNNEL_BACKEND_CLOSED: 'closed',
-  ERR_WSTUNNEL_HANDSHAKE_TIMEOUT: 'timeout',
-};
 
 function ignore(): void {}

@@ -1,7 +1,7 @@
 /** Why: plain requests a rule proxies as HTTP share the owner's caps, drain and events, and nothing of the tunnel engine. */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { chooseBackend } from './backend-choice.ts';
+import { chooseBackend, triedMembers } from './backend-choice.ts';
 import type { Balancer } from './balancer/balancer.ts';
 import type { Member } from './balancer/member.ts';
 import { type EngineHost, refuseRequest } from './engine-host.ts';
@@ -42,7 +42,7 @@ export class PlainProxy {
         'the gateway is shutting down',
         hooks,
       );
-    const choice = chooseBackend(decision, req, undefined, new Set());
+    const choice = chooseBackend(decision, req, undefined, triedMembers(decision));
     if (!('target' in choice))
       return refuseRequest(host, req, res, 'ERR_WSTUNNEL_NO_MEMBER', choice.status, choice.reason, hooks);
     const { target, backendPath, member } = choice;

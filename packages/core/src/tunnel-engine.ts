@@ -3,13 +3,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type BackendChoice, chooseBackend, failsOver } from './backend-choice.ts';
+import { type BackendChoice, chooseBackend, triedMembers } from './backend-choice.ts';
+import { type BackendFailure, failsOver } from './backend-failure.ts';
 import type { Member } from './balancer/member.ts';
 import { type EngineHost, failed, refuseUpgrade } from './engine-host.ts';
 import { TunnelError } from './errors.ts';
 import { requestInfo, type TunnelInfo, type TunnelOutcome, type TunnelStats } from './events.ts';
 import { buildBackendRequest } from './forward-headers.ts';
-import { type BackendFailure, Handshake, type HandshakeResult } from './handshake.ts';
+import { Handshake, type HandshakeResult } from './handshake.ts';
 import { writeErrorResponse } from './http-responses.ts';
 import type { RouteDecision } from './rules.ts';
 import type { Splice } from './splice.ts';
@@ -79,7 +80,7 @@ export class TunnelEngine {
       return refuseUpgrade(host, req, socket, 'ERR_WSTUNNEL_DRAINING', 503, 'the gateway is shutting down');
     const readBase = ((socket as Partial<Socket>).bytesRead ?? 0) - head.length;
     return new Promise((resolve) => {
-      this.#attempt({ req, socket, decision, readBase, tried: new Set(), resolve }, head);
+      this.#attempt({ req, socket, decision, readBase, tried: triedMembers(decision), resolve }, head);
     });
   }
 
