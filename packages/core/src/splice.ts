@@ -33,9 +33,47 @@ export interface SpliceParams {
   readonly onClosed: (stats: TunnelStats) => void;
 }
 
-/** An open tunnel: two sockets joined until both are closed. */
+/** The splice a socket belongs to, so one set of listener functions serves every tunnel (no closures per tunnel). */
+const SPLICE: unique symbol = Symbol('wstunnel.splice');
+type Spliced = Duplex & { [SPLICE]: Splice };
+
+// The listeners: EventEmitter calls each with `this` set to the socket that emitted.
+function onData(this: Spliced, chunk: Buffer): void {
+  this[SPLICE].data(this, chunk);
+}
+function onFrames(this: Spliced, chunk: Buffer): void {
+  this[SPLICE].frames(this, chunk);
+}
+function onDrain(this: Spliced): void {
+  this[SPLICE].peer(this).resume();
+}
+function onEnd(this: Spliced): void {
+  this[SPLICE].ended(this);
+}
+function onError(this: Spliced): void {
+  const splice = this[SPLICE];
+  splice.destroy(this === splice.client ? 'client-error' : 'backend-error');
+}
+function onClose(this: Spliced): void {
+  this[SPLICE].closed(this);
+}
+function onIdle(this: Spliced): void {
+  this[SPLICE].destroy('idle-timeout');
+}
+function ignore(): void {}
+
+/**
+ * An open tunnel: two sockets joined until both are closed. It keeps nothing from the handshake, and its members
+ * other than `shutdown` are the listeners' entry points.
+ */
 export class Splice {
-  readonly #p: SpliceParams;
+  readonly client: Spliced;
+  readonly backend: Socket & Spliced;
+  readonly #target: Target;
+  readonly #onClosed: (stats: TunnelStats) => void;
+  readonly #startedAt: number;
+  readonly #clientReadBase: number;
+  readonly #clientWriteBase: number;
   readonly #toBackend: FrameCursor | undefined;
   readonly #toClient: FrameCursor | undefined;
   #reason: CloseReason | undefined;
@@ -43,81 +81,76 @@ export class Splice {
   #shutdownTimer: NodeJS.Timeout | undefined;
 
   constructor(params: SpliceParams) {
-    this.#p = params;
-    const { client, backend, target } = params;
+    const client = params.client as Spliced;
+    const backend = params.backend as Socket & Spliced;
+    const { target } = params;
+    this.client = client;
+    this.backend = backend;
+    this.#target = target;
+    this.#onClosed = params.onClosed;
+    this.#startedAt = params.startedAt;
+    this.#clientReadBase = params.clientReadBase;
+    this.#clientWriteBase = params.clientWriteBase;
+    client[SPLICE] = this;
+    backend[SPLICE] = this;
     if (params.closeFrames) {
       this.#toBackend = new FrameCursor();
       this.#toClient = new FrameCursor();
       this.#toClient.advance(params.rest, false);
       for (const chunk of params.early) this.#toBackend.advance(chunk, false);
-      client.on('data', this.#onClientFrames);
-      backend.on('data', this.#onBackendFrames);
-    } else {
-      client.on('data', this.#onClientData);
-      backend.on('data', this.#onBackendData);
     }
+    const forward = params.closeFrames ? onFrames : onData;
     if (params.rest.length > 0) client.write(params.rest);
     for (const chunk of params.early) backend.write(chunk);
-    client.on('drain', this.#resumeBackend);
-    backend.on('drain', this.#resumeClient);
-    client.on('end', this.#onClientEnd);
-    backend.on('end', this.#onBackendEnd);
-    client.on('error', this.#onClientError);
-    backend.on('error', this.#onBackendError);
-    client.on('close', this.#onClientClose);
-    backend.on('close', this.#onBackendClose);
-    // The backend socket sees every byte of both directions, so its timer alone is the idle timer.
-    if (target.idleTimeout > 0) {
-      backend.setTimeout(target.idleTimeout);
-      backend.on('timeout', this.#onIdle);
+    for (const socket of [client, backend]) {
+      socket.on('data', forward).on('end', onEnd).on('error', onError).on('close', onClose);
     }
+    // The backend socket sees every byte of both directions, so its timer alone is the idle timer.
+    if (target.idleTimeout > 0) backend.setTimeout(target.idleTimeout).on('timeout', onIdle);
     if (target.keepAlive !== false) {
       backend.setKeepAlive(true, target.keepAlive);
-      (client as Partial<Socket>).setKeepAlive?.(true, target.keepAlive);
+      (client as unknown as Partial<Socket>).setKeepAlive?.(true, target.keepAlive);
     }
-    (client as Partial<Socket>).setNoDelay?.(true);
+    (client as unknown as Partial<Socket>).setNoDelay?.(true);
     client.resume();
   }
 
   /** Ends the tunnel for a shutdown: with close frames at the next frame boundary, otherwise at once. */
   shutdown(): void {
-    if (this.#toBackend === undefined || this.#toClient === undefined) return this.#destroy('shutdown');
+    if (this.#toBackend === undefined || this.#toClient === undefined) return this.destroy('shutdown');
     if (this.#shutdownTimer !== undefined) return;
-    this.#shutdownTimer = setTimeout(() => this.#destroy('shutdown'), CLOSE_FRAME_GRACE_MS);
+    this.#shutdownTimer = setTimeout(() => this.destroy('shutdown'), CLOSE_FRAME_GRACE_MS);
     this.#reason = 'shutdown';
-    const { client, backend } = this.#p;
+    const { client, backend } = this;
     // A direction already half-closed by a FIN gets no frame: its sink is ended.
     if (this.#toBackend.atBoundary || backend.writableEnded) this.#stop(backend, client, true);
     if (this.#toClient.atBoundary || client.writableEnded) this.#stop(client, backend, false);
   }
 
-  #onClientData = (chunk: Buffer): void => {
-    if (!this.#p.backend.write(chunk)) this.#p.client.pause();
-  };
+  /** The other side of `socket`. */
+  peer(socket: Duplex): Duplex {
+    return socket === this.client ? this.backend : this.client;
+  }
 
-  #onBackendData = (chunk: Buffer): void => {
-    if (!this.#p.client.write(chunk)) this.#p.backend.pause();
-  };
+  data(source: Duplex, chunk: Buffer): void {
+    const sink = source === this.client ? this.backend : this.client;
+    if (!sink.write(chunk)) wait(sink, source);
+  }
 
-  #onClientFrames = (chunk: Buffer): void => {
-    this.#forwardFrames(chunk, this.#toBackend!, this.#p.client, this.#p.backend, true);
-  };
-
-  #onBackendFrames = (chunk: Buffer): void => {
-    this.#forwardFrames(chunk, this.#toClient!, this.#p.backend, this.#p.client, false);
-  };
-
-  #forwardFrames(chunk: Buffer, cursor: FrameCursor, source: Duplex, sink: Duplex, masked: boolean): void {
+  frames(source: Duplex, chunk: Buffer): void {
+    const fromClient = source === this.client;
+    const sink = fromClient ? this.backend : this.client;
+    const cursor = (fromClient ? this.#toBackend : this.#toClient)!;
     if (this.#shutdownTimer === undefined) {
       cursor.advance(chunk, false);
-      if (!sink.write(chunk)) source.pause();
+      if (!sink.write(chunk)) wait(sink, source);
       return;
     }
     if (sink.writableEnded) return;
     const upTo = cursor.advance(chunk, true);
     // Until the frame in flight is complete, this direction keeps its backpressure.
-    if (upTo > 0 && !sink.write(chunk.subarray(0, upTo))) source.pause();
-    if (cursor.atBoundary) this.#stop(sink, source, masked);
+    if (upTo > 0 && !sink.write(chunk.subarray(0, upTo))) wait(sink, source);
+    if (cursor.atBoundary) this.#stop(sink, source, fromClient);
   }
 
   /** Sends a 1001 close frame to `sink` and ends it; what `source` still sends that way is read and dropped. */
@@ -127,36 +160,19 @@ export class Splice {
     source.resume();
   }
 
-  #resumeBackend = (): void => {
-    this.#p.backend.resume();
-  };
-
-  #resumeClient = (): void => {
-    this.#p.client.resume();
-  };
-
-  #onClientEnd = (): void => {
-    this.#reason ??= 'client-closed';
-    if (this.#p.target.halfClose) this.#p.backend.end();
+  ended(source: Duplex): void {
+    this.#reason ??= source === this.client ? 'client-closed' : 'backend-closed';
+    if (this.#target.halfClose) this.peer(source).end();
     else this.#endBoth();
-  };
-
-  #onBackendEnd = (): void => {
-    this.#reason ??= 'backend-closed';
-    if (this.#p.target.halfClose) this.#p.client.end();
-    else this.#endBoth();
-  };
+  }
 
   /**
    * Apache `proxy-nohalfclose`: the first EOF ends both directions once pending bytes are flushed; bytes that
    * arrive after it are dropped instead of being written into an ended socket.
    */
   #endBoth(): void {
-    for (const [socket, forward, forwardFrames] of [
-      [this.#p.client, this.#onClientData, this.#onClientFrames],
-      [this.#p.backend, this.#onBackendData, this.#onBackendFrames],
-    ] as const) {
-      socket.off('data', forward).off('data', forwardFrames).on('data', ignore);
+    for (const socket of [this.client, this.backend]) {
+      socket.off('data', onData).off('data', onFrames).on('data', ignore);
       // Lingering close: closing at once would answer bytes still arriving with a RST that loses what is in flight.
       socket.once('finish', () => setTimeout(() => socket.destroy(), NO_HALF_CLOSE_LINGER_MS).unref());
       socket.resume();
@@ -164,36 +180,35 @@ export class Splice {
     }
   }
 
-  #onClientError = (): void => this.#destroy('client-error');
-  #onBackendError = (): void => this.#destroy('backend-error');
-  #onIdle = (): void => this.#destroy('idle-timeout');
-
-  #onClientClose = (): void => this.#onClose(this.#p.backend, 'client-closed');
-  #onBackendClose = (): void => this.#onClose(this.#p.client, 'backend-closed');
-
   /** One side is closed: the other follows, unless it is already finishing a forwarded half-close. */
-  #onClose(other: Duplex, reason: CloseReason): void {
-    this.#reason ??= reason;
+  closed(socket: Duplex): void {
+    this.#reason ??= socket === this.client ? 'client-closed' : 'backend-closed';
+    const other = this.peer(socket);
     if (!other.destroyed) {
       if (!other.writableEnded) other.destroy();
-      else setTimeout(() => other.destroy(), this.#p.target.idleTimeout || HALF_CLOSED_LINGER_MS).unref();
+      else setTimeout(() => other.destroy(), this.#target.idleTimeout || HALF_CLOSED_LINGER_MS).unref();
     }
     if (++this.#closed < 2) return;
     clearTimeout(this.#shutdownTimer);
-    const { client, onClosed, clientReadBase, clientWriteBase, startedAt } = this.#p;
-    onClosed({
-      bytesFromClient: ((client as Partial<Socket>).bytesRead ?? clientReadBase) - clientReadBase,
-      bytesToClient: ((client as Partial<Socket>).bytesWritten ?? clientWriteBase) - clientWriteBase,
-      durationMs: Date.now() - startedAt,
+    const client = this.client as unknown as Partial<Socket>;
+    this.#onClosed({
+      bytesFromClient: (client.bytesRead ?? this.#clientReadBase) - this.#clientReadBase,
+      bytesToClient: (client.bytesWritten ?? this.#clientWriteBase) - this.#clientWriteBase,
+      durationMs: Date.now() - this.#startedAt,
       reason: this.#reason,
     });
   }
 
-  #destroy(reason: CloseReason): void {
+  destroy(reason: CloseReason): void {
     this.#reason ??= reason;
-    this.#p.client.destroy();
-    this.#p.backend.destroy();
+    this.client.destroy();
+    this.backend.destroy();
   }
 }
 
-function ignore(): void {}
+/** Backpressure: `source` pauses until `sink` drains; the 'drain' listener exists only while it waits. */
+function wait(sink: Duplex, source: Duplex): void {
+  if (source.isPaused()) return;
+  source.pause();
+  sink.once('drain', onDrain);
+}

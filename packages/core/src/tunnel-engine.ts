@@ -36,6 +36,12 @@ function clientGone(): TunnelError {
   return new TunnelError('ERR_WSTUNNEL_CLIENT_GONE', undefined, 'the client left');
 }
 
+/** Bytes a tunnel has moved both ways since its handshake started. */
+function liveBytes(client: Duplex, readBase: number, writeBase: number): number {
+  const socket = client as Partial<Socket>;
+  return (socket.bytesRead ?? 0) - readBase + (socket.bytesWritten ?? 0) - writeBase;
+}
+
 /** Opens tunnels and keeps the handshakes and tunnels in progress. */
 export class TunnelEngine {
   readonly #host: EngineHost;
@@ -170,32 +176,35 @@ export class TunnelEngine {
       host.report('refused', info, result.status);
       return { kind: 'refused', info, status: result.status };
     }
-    const socket = session.socket as Partial<Socket>;
-    const writeBase = socket.bytesWritten ?? 0;
+    // Locals, not `session`: the closures below live as long as the tunnel and must not keep the request alive.
+    const client = session.socket;
+    const readBase = session.readBase;
+    const writeBase = (client as Partial<Socket>).bytesWritten ?? 0;
     // Live bytes for bytraffic and the snapshot, read only when asked: nothing is counted on the byte path.
-    const settle = member?.track(
-      () => (socket.bytesRead ?? 0) - session.readBase + (socket.bytesWritten ?? 0) - writeBase,
-    );
-    const closed = Promise.withResolvers<TunnelStats>();
+    const settle = member?.track(() => liveBytes(client, readBase, writeBase));
+    let closed!: (stats: TunnelStats) => void;
+    const closedPromise = new Promise<TunnelStats>((resolve) => {
+      closed = resolve;
+    });
     // The handshake's `done` releases its slot right after this returns; the tunnel takes one of its own.
     host.take(target);
     const tunnel = switchProtocols(result, {
-      client: session.socket,
+      client,
       target,
       info,
       closeFrames: this.#closeFrames,
-      clientReadBase: session.readBase,
+      clientReadBase: readBase,
       extraFields: choice.cookie === undefined ? undefined : `Set-Cookie: ${choice.cookie}\r\n`,
       onClosed: (stats) => {
         this.#tunnels.delete(tunnel);
         host.release(target);
         settle?.(stats.bytesFromClient + stats.bytesToClient);
         host.report('close', info, stats);
-        closed.resolve(stats);
+        closed(stats);
       },
     });
     this.#tunnels.add(tunnel);
     host.report('open', info);
-    return { kind: 'open', info, closed: closed.promise };
+    return { kind: 'open', info, closed: closedPromise };
   }
 }
