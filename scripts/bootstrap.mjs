@@ -81,7 +81,13 @@ async function main() {
   const pnpm = findPnpm();
   const installed = await run(pnpm, ['install', '--frozen-lockfile']);
   if (installed !== 0) return installed;
-  if (task === 'start') return run(process.execPath, [join(root, 'packages/cli/dist/bin.js'), ...args]);
+  // The flag bin.js's shebang gives the installed `wstunnel` command (see there why).
+  if (task === 'start')
+    return run(process.execPath, [
+      '--max-semi-space-size=16',
+      join(root, 'packages/cli/dist/bin.js'),
+      ...args,
+    ]);
   if (task === 'test') {
     for (const script of ['lint', 'typecheck', 'test:suite']) {
       process.stdout.write(`\n> ${script}\n`);
