@@ -154,3 +154,19 @@ export function closeTunnel(socket: Socket): Promise<void> {
     socket.end();
   });
 }
+
+/** Opens `count` tunnels one after another, runs `use` on them, and closes them all whatever happened. */
+export async function withTunnels<T>(
+  endpoint: Endpoint,
+  request: Buffer,
+  count: number,
+  use: (tunnels: readonly Tunnel[]) => Promise<T>,
+): Promise<T> {
+  const tunnels: Tunnel[] = [];
+  try {
+    for (let i = 0; i < count; i++) tunnels.push(await openTunnel(endpoint, request));
+    return await use(tunnels);
+  } finally {
+    await Promise.all(tunnels.map((tunnel) => closeTunnel(tunnel.socket).catch(() => undefined)));
+  }
+}

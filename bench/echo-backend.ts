@@ -1,40 +1,39 @@
 /** Why: the backend behind every target is a raw `net` WebSocket echo, far cheaper than `ws`, so it steals little CPU from the proxy under test. */
 
 import { createServer, type Socket } from 'node:net';
-import { acceptFor, headerLength, payloadLength, writeServerHeader } from './ws-wire.ts';
+import { FrameEcho } from './echo-frames.ts';
+import { acceptFor } from './ws-wire.ts';
 
 /** Request heads larger than this are refused. */
 const MAX_HEAD_BYTES = 16 * 1024;
-const OP_CLOSE = 0x8;
-const OP_PING = 0x9;
-const OP_PONG = 0xa;
 
 const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 
-/** Answers the handshake, then echoes every data frame back unmasked; answers ping with pong and close with close. */
+/** Answers the handshake, then echoes frames (echo-frames.ts). */
 function serve(socket: Socket): void {
   socket.setNoDelay(true);
   socket.on('error', () => socket.destroy());
-  let pending: Buffer | undefined;
-  let upgraded = false;
+  let head: Buffer | undefined;
+  let echo: FrameEcho | undefined;
   socket.on('data', (chunk: Buffer) => {
-    let buf = pending === undefined ? chunk : Buffer.concat([pending, chunk]);
-    pending = undefined;
-    if (!upgraded) {
+    let buf = chunk;
+    if (echo === undefined) {
+      buf = head === undefined ? chunk : Buffer.concat([head, chunk]);
+      head = undefined;
       const end = buf.indexOf('\r\n\r\n');
       if (end === -1) {
         if (buf.length > MAX_HEAD_BYTES) socket.end(BAD_REQUEST);
-        else pending = buf;
+        else head = buf;
         return;
       }
       const response = handshake(buf.toString('latin1', 0, end));
       if (response === undefined) return void socket.end(BAD_REQUEST);
       socket.write(response, 'latin1');
-      upgraded = true;
+      echo = new FrameEcho();
       buf = buf.subarray(end + 4);
     }
     try {
-      pending = echoFrames(socket, buf);
+      echo.feed(socket, buf);
     } catch (error) {
       process.stderr.write(`echo-backend: ${(error as Error).message}\n`);
       socket.destroy();
@@ -62,44 +61,21 @@ function handshake(head: string): string | undefined {
   );
 }
 
-/** Echoes the complete frames in `buf` with one write; returns the incomplete tail, if any. */
-function echoFrames(socket: Socket, buf: Buffer): Buffer | undefined {
-  // An unmasked echo is 4 bytes shorter than its masked original, so the input length bounds the output.
-  const out = Buffer.allocUnsafe(buf.length);
-  let at = 0;
-  let o = 0;
-  let close = false;
-  while (at < buf.length && !close) {
-    const header = headerLength(buf, at);
-    if (header === -1) break;
-    if ((buf[at + 1]! & 0x80) === 0) throw new Error('client frame is not masked');
-    const length = payloadLength(buf, at);
-    if (buf.length - at - header < length) break;
-    const first = buf[at]!;
-    const opcode = first & 0x0f;
-    const mask = at + header - 4;
-    const payload = at + header;
-    at = payload + length;
-    if (opcode === OP_PONG) continue;
-    const b0 = opcode === OP_PING ? 0x80 | OP_PONG : first;
-    o += writeServerHeader(out, o, b0, length);
-    for (let i = 0; i < length; i++) out[o + i] = buf[payload + i]! ^ buf[mask + (i & 3)]!;
-    o += length;
-    close = opcode === OP_CLOSE;
-  }
-  if (o > 0) socket.write(out.subarray(0, o));
-  if (close) {
-    socket.end();
-    return undefined;
-  }
-  return at < buf.length ? Buffer.from(buf.subarray(at)) : undefined;
+/** Listens on a free loopback port and resolves with it. */
+function listen(): Promise<number> {
+  const server = createServer({ noDelay: true }, serve);
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') throw new Error('echo-backend: no TCP address');
+      resolve(address.port);
+    });
+  });
 }
 
-const server = createServer({ noDelay: true }, serve);
-server.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => {
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('echo-backend: no TCP address');
-  process.send?.({ port: address.port });
-});
+// One port per target (argv[2] of them): connections closed by one target's phases leave TIME_WAIT entries that
+// hold ephemeral ports per destination, and 10 000-tunnel phases late in a run must not run out of them.
+const ports = await Promise.all(Array.from({ length: Math.max(1, Number(process.argv[2] ?? 1)) }, listen));
+process.send?.({ ports });
 // The orchestrator owns this process: when it goes, so does the backend.
 process.on('disconnect', () => process.exit(0));

@@ -1,6 +1,8 @@
-/** Why: the three kinds of load (handshakes, one-at-a-time latency, windowed echo throughput), each bounded in time and verified. */
+/** Why: the kinds of load (handshakes, one-at-a-time latency, windowed echo throughput; bulk and idle tunnels in their own files), each bounded and verified. */
 
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { runBulk } from './bulk.ts';
 import {
   CLIENT_FRAME_BYTES,
   closeTunnel,
@@ -8,18 +10,13 @@ import {
   ReplyReader,
   STEP_TIMEOUT_MS,
   type Tunnel,
+  withTunnels,
   writeMessage,
 } from './client.ts';
-import { machineTicks, treeTicks } from './proc-stat.ts';
-import type {
-  CpuUse,
-  EchoPhase,
-  HandshakePhase,
-  LatencyPhase,
-  Phase,
-  PhaseResult,
-  Pids,
-} from './protocol.ts';
+import { runIdleRss } from './idle-rss.ts';
+import { measureCpu, result } from './measure.ts';
+import type { EchoPhase, HandshakePhase, LatencyPhase, Phase, PhaseResult } from './protocol.ts';
+import { type MessageStream, pump } from './pump.ts';
 import { upgradeRequest } from './ws-wire.ts';
 
 /** Upper bounds on work per phase, far above what a few seconds allow; they only keep every loop finite. */
@@ -29,46 +26,18 @@ const MAX_LATENCY_SAMPLES = 1_000_000;
 const LATENCY_WARMUP = 100;
 
 export function runPhase(phase: Phase): Promise<PhaseResult> {
-  if (phase.kind === 'handshakes') return runHandshakes(phase);
-  if (phase.kind === 'latency') return runLatency(phase);
-  return runEcho(phase);
-}
-
-/** Starts a CPU measurement; the returned function ends it. */
-function measureCpu(pids: Pids): () => CpuUse {
-  const proxy = pids.proxy === null ? null : treeTicks(pids.proxy);
-  const backend = treeTicks(pids.backend);
-  const generator = process.cpuUsage();
-  const machine = machineTicks();
-  return () => {
-    const used = process.cpuUsage(generator);
-    const { busy, total } = machineTicks();
-    return {
-      proxyTicks: proxy === null || pids.proxy === null ? null : treeTicks(pids.proxy) - proxy,
-      backendTicks: treeTicks(pids.backend) - backend,
-      generatorMicros: used.user + used.system,
-      machineBusyTicks: busy - machine.busy,
-      machineTotalTicks: total - machine.total,
-    };
-  };
-}
-
-function result(
-  kind: Phase['kind'],
-  count: number,
-  start: number,
-  stopCpu: () => CpuUse,
-  percentiles: [number, number] | null = null,
-): PhaseResult {
-  const seconds = (performance.now() - start) / 1000;
-  return {
-    kind,
-    count,
-    seconds,
-    cpu: stopCpu(),
-    p50Micros: percentiles?.[0] ?? null,
-    p99Micros: percentiles?.[1] ?? null,
-  };
+  switch (phase.kind) {
+    case 'handshakes':
+      return runHandshakes(phase);
+    case 'latency':
+      return runLatency(phase);
+    case 'echo':
+      return runEcho(phase);
+    case 'bulk':
+      return runBulk(phase);
+    case 'idle-rss':
+      return runIdleRss(phase);
+  }
 }
 
 async function runHandshakes(phase: HandshakePhase): Promise<PhaseResult> {
@@ -143,8 +112,8 @@ async function runLatency(phase: LatencyPhase): Promise<PhaseResult> {
     if (rest.length > 0) onData(rest);
     send();
   });
-  const percentiles = percentilesMicros(samples.subarray(0, recorded));
-  const measured = result('latency', reader.received, start, stopCpu, percentiles);
+  const [p50Micros, p99Micros] = percentilesMicros(samples.subarray(0, recorded));
+  const measured = result('latency', reader.received, start, stopCpu, { p50Micros, p99Micros });
   await closeTunnel(socket);
   return measured;
 }
@@ -160,75 +129,25 @@ function percentilesMicros(samples: Float64Array): [number, number] {
 
 async function runEcho(phase: EchoPhase): Promise<PhaseResult> {
   const request = upgradeRequest(`127.0.0.1:${phase.endpoint.port}`, phase.endpoint.path);
-  const tunnels: Tunnel[] = [];
-  try {
-    for (let i = 0; i < phase.connections; i++) tunnels.push(await openTunnel(phase.endpoint, request));
-    return await pumpEchoes(phase, tunnels);
-  } finally {
-    await Promise.all(tunnels.map((tunnel) => closeTunnel(tunnel.socket).catch(() => undefined)));
-  }
+  return withTunnels(phase.endpoint, request, phase.connections, (tunnels) => pumpEchoes(phase, tunnels));
 }
 
-/** Keeps `window` messages in flight on every tunnel until the deadline, then waits for every echo. */
 async function pumpEchoes(phase: EchoPhase, tunnels: readonly Tunnel[]): Promise<PhaseResult> {
   const stopCpu = measureCpu(phase.pids);
   const start = performance.now();
-  let sending = true;
-  let echoed = 0;
-  let sentTotal = 0;
-  const stopSending = setTimeout(() => {
-    sending = false;
-  }, phase.durationMs);
-  const pumps = tunnels.map(
-    ({ socket, rest }, conn) =>
-      new Promise<void>((resolve, reject) => {
-        const reader = new ReplyReader(conn);
-        let sent = 0;
-        const send = (n: number): void => {
-          const out = Buffer.allocUnsafe(n * CLIENT_FRAME_BYTES);
-          for (let k = 0; k < n; k++) writeMessage(out, k * CLIENT_FRAME_BYTES, conn, sent++);
-          sentTotal += n;
-          socket.write(out);
-        };
-        const finish = (error?: Error): void => {
-          socket.off('data', onData);
-          socket.off('error', finish);
-          if (error === undefined) resolve();
-          else reject(error);
-        };
-        const onData = (chunk: Buffer): void => {
-          let got: number;
-          try {
-            got = reader.read(chunk);
-          } catch (error) {
-            return finish(error as Error);
-          }
-          echoed += got;
-          if (reader.received > sent)
-            return finish(new Error(`connection ${conn}: more echoes than messages`));
-          if (sending) {
-            if (got > 0) send(got);
-          } else if (reader.received === sent) finish();
-        };
-        socket.on('data', onData);
-        socket.on('error', finish);
-        send(phase.window);
-        if (rest.length > 0) onData(rest);
-      }),
-  );
-  let watchdog: NodeJS.Timeout | undefined;
-  const stalled = new Promise<never>((_, reject) => {
-    watchdog = setTimeout(
-      () => reject(new Error(`echo: stalled, ${echoed} of ${sentTotal} messages echoed`)),
-      phase.durationMs + STEP_TIMEOUT_MS,
-    );
-  });
-  try {
-    await Promise.race([Promise.all(pumps), stalled]);
-  } finally {
-    clearTimeout(stopSending);
-    clearTimeout(watchdog);
-  }
-  if (echoed !== sentTotal) throw new Error(`echo: ${echoed} echoes for ${sentTotal} messages`);
+  const echoed = await pump({ name: 'echo', ...phase }, tunnels, smallMessages);
   return result('echo', echoed, start, stopCpu);
+}
+
+/** 32-byte messages, several per write, each echo checked by a ReplyReader. */
+function smallMessages(conn: number, socket: Socket): MessageStream {
+  const reader = new ReplyReader(conn);
+  return {
+    send(first, n) {
+      const out = Buffer.allocUnsafe(n * CLIENT_FRAME_BYTES);
+      for (let k = 0; k < n; k++) writeMessage(out, k * CLIENT_FRAME_BYTES, conn, first + k);
+      socket.write(out);
+    },
+    read: (chunk) => reader.read(chunk),
+  };
 }

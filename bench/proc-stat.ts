@@ -38,30 +38,29 @@ function readStat(pid: number): Stat | undefined {
   return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
 }
 
-/** CPU ticks used so far by `pid` and all its live descendants. Throws when `pid` itself is gone. */
-export function treeTicks(pid: number): number {
-  const root = readStat(pid);
-  if (root === undefined) throw new Error(`process ${pid} is gone`);
+/** `pid` followed by all its live descendants (breadth first). Throws when `pid` itself is gone. */
+export function processTree(pid: number): number[] {
+  if (readStat(pid) === undefined) throw new Error(`process ${pid} is gone`);
   const children = new Map<number, number[]>();
-  const stats = new Map<number, Stat>();
   const entries = readdirSync('/proc');
   for (let i = 0; i < entries.length && i < MAX_PROCESSES; i++) {
     const other = Number(entries[i]);
     if (!Number.isInteger(other) || other === pid) continue;
     const stat = readStat(other);
     if (stat === undefined) continue;
-    stats.set(other, stat);
     const siblings = children.get(stat.ppid);
     if (siblings === undefined) children.set(stat.ppid, [other]);
     else siblings.push(other);
   }
-  let ticks = root.ticks;
-  const queue = [...(children.get(pid) ?? [])];
-  for (let i = 0; i < queue.length && i < MAX_PROCESSES; i++) {
-    const child = queue[i]!;
-    ticks += stats.get(child)?.ticks ?? 0;
-    queue.push(...(children.get(child) ?? []));
-  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length && i < MAX_PROCESSES; i++) tree.push(...(children.get(tree[i]!) ?? []));
+  return tree;
+}
+
+/** CPU ticks used so far by `pid` and all its live descendants. Throws when `pid` itself is gone. */
+export function treeTicks(pid: number): number {
+  let ticks = 0;
+  for (const member of processTree(pid)) ticks += readStat(member)?.ticks ?? 0;
   return ticks;
 }
 

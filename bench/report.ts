@@ -2,6 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { availableParallelism, release } from 'node:os';
+import { type GoalCheck, goalLines } from './goals.ts';
 import type { Figures } from './visit.ts';
 
 interface Column {
@@ -19,6 +20,15 @@ const COLUMNS: readonly Column[] = [
   { key: 'echoesPerSecond', title: 'echoes/s 64×16', higherIsBetter: true, digits: 0 },
   { key: 'cpuPer100kEchoes', title: 'proxy CPU s/100k echoes', higherIsBetter: false, digits: 3 },
   { key: 'cpuPer1kHandshakes', title: 'proxy CPU s/1k handshakes', higherIsBetter: false, digits: 3 },
+  { key: 'bulkMiBPerSecond', title: 'bulk MiB/s (1 MiB msgs)', higherIsBetter: true, digits: 0 },
+  { key: 'rssKiBPerTunnel2k', title: 'RSS KiB/tunnel @2 000', higherIsBetter: false, digits: 1 },
+  { key: 'rssKiBPerTunnelLarge', title: 'RSS KiB/tunnel @large', higherIsBetter: false, digits: 1 },
+];
+/** Every figure with a median: the columns, and those only in the JSON. */
+const FIGURE_KEYS: readonly (keyof Figures)[] = [
+  ...COLUMNS.map((c) => c.key),
+  'cpuPerGiB',
+  'largeIdleTunnels',
 ];
 
 export type Medians = Readonly<Record<keyof Figures, number | null>>;
@@ -52,7 +62,7 @@ export function machineLine(m: Machine): string {
 /** Median of each figure over rounds (null when a figure does not apply, e.g. proxy CPU of `direct`). */
 export function medians(rounds: readonly Figures[]): Medians {
   const out: Partial<Record<keyof Figures, number | null>> = {};
-  for (const { key } of COLUMNS) {
+  for (const key of FIGURE_KEYS) {
     const values = rounds.map((figures) => figures[key]).filter((v): v is number => v !== null);
     out[key] = values.length === 0 ? null : median(values);
   }
@@ -62,7 +72,7 @@ export function medians(rounds: readonly Figures[]): Medians {
 /** (max − min) / median of each figure over rounds, as a fraction. */
 export function spreads(rounds: readonly Figures[]): Medians {
   const out: Partial<Record<keyof Figures, number | null>> = {};
-  for (const { key } of COLUMNS) {
+  for (const key of FIGURE_KEYS) {
     const values = rounds.map((figures) => figures[key]).filter((v): v is number => v !== null);
     out[key] = values.length < 2 ? null : (Math.max(...values) - Math.min(...values)) / median(values);
   }
@@ -78,7 +88,7 @@ function median(values: readonly number[]): number {
 /** Each figure divided by the reference's, or null when either is missing. */
 export function ratios(of: Medians, to: Medians | undefined): Medians {
   const out: Partial<Record<keyof Figures, number | null>> = {};
-  for (const { key } of COLUMNS) {
+  for (const key of FIGURE_KEYS) {
     const a = of[key];
     const b = to?.[key];
     out[key] = a === null || b === null || b === undefined || b === 0 ? null : a / b;
@@ -89,6 +99,8 @@ export function ratios(of: Medians, to: Medians | undefined): Medians {
 export interface ReportInput {
   readonly machine: Machine;
   readonly settings: string;
+  /** Extra lines under the settings (e.g. why fewer idle tunnels than asked). */
+  readonly notes: readonly string[];
   readonly targets: readonly { readonly name: string; readonly description: string }[];
   readonly medians: ReadonlyMap<string, Medians>;
   readonly spreads: ReadonlyMap<string, Medians>;
@@ -97,18 +109,21 @@ export interface ReportInput {
   /** Largest and median share of machine CPU used outside the bench during measurement windows. */
   readonly outside: { readonly max: number; readonly median: number };
   readonly warnings: readonly string[];
+  readonly goals: readonly GoalCheck[];
 }
 
 export function markdown(input: ReportInput): string {
   const names = input.targets.map((t) => t.name);
   const direct = input.medians.get('direct');
   const hpm = input.medians.get('hpm');
+  const table = tableWith(largeTunnelsLabel(input.medians));
   const lines = [
     `## wstunnel bench: medians of ${input.rounds} interleaved round${input.rounds === 1 ? '' : 's'}`,
     '',
     `Machine: ${machineLine(input.machine)}`,
     '',
     `Settings: ${input.settings}`,
+    ...input.notes.flatMap((note) => ['', note]),
     '',
     ...table(
       names,
@@ -123,6 +138,8 @@ export function markdown(input: ReportInput): string {
     'Ratios to `hpm` (target ÷ hpm, same run):',
     '',
     ...table(names, (name) => ratios(input.medians.get(name)!, hpm), formatRatio),
+    '',
+    ...goalLines(input.goals),
     '',
     'Spread over rounds ((max − min) ÷ median):',
     '',
@@ -144,18 +161,35 @@ export function markdown(input: ReportInput): string {
   return `${lines.join('\n')}\n`;
 }
 
-function table(
+/** "9 950" when every target opened the same larger count of idle tunnels, else a pointer to the notes. */
+export function largeTunnelsLabel(all: ReadonlyMap<string, Medians>): string {
+  const counts = new Set([...all.values()].map((m) => m.largeIdleTunnels).filter((n) => n !== null));
+  return counts.size === 1 ? spaced([...counts][0]!) : 'largest (see notes)';
+}
+
+/** A whole number with a space between thousands, as in "9 950". */
+export function spaced(n: number): string {
+  return Math.round(n).toLocaleString('en-US').replaceAll(',', ' ');
+}
+
+type Table = (
   names: readonly string[],
   row: (name: string) => Medians | undefined,
   format: (value: number | null, column: Column) => string,
-): string[] {
-  const header = `| target | ${COLUMNS.map((c) => c.title).join(' | ')} |`;
-  const rule = `|---|${COLUMNS.map(() => '---:').join('|')}|`;
-  const body = names.map((name) => {
-    const values = row(name);
-    return `| ${name} | ${COLUMNS.map((c) => format(values?.[c.key] ?? null, c)).join(' | ')} |`;
-  });
-  return [header, rule, ...body];
+) => string[];
+
+function tableWith(largeTunnels: string): Table {
+  const title = (c: Column): string =>
+    c.key === 'rssKiBPerTunnelLarge' ? `RSS KiB/tunnel @${largeTunnels}` : c.title;
+  return (names, row, format) => {
+    const header = `| target | ${COLUMNS.map(title).join(' | ')} |`;
+    const rule = `|---|${COLUMNS.map(() => '---:').join('|')}|`;
+    const body = names.map((name) => {
+      const values = row(name);
+      return `| ${name} | ${COLUMNS.map((c) => format(values?.[c.key] ?? null, c)).join(' | ')} |`;
+    });
+    return [header, rule, ...body];
+  };
 }
 
 function formatNumber(value: number | null, digits: number): string {

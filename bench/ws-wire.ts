@@ -50,6 +50,38 @@ export function payloadLength(buf: Buffer, at: number): number {
   return length;
 }
 
+/** Writes a masked (client) frame header for `length` bytes with the 4-byte `mask` at `at`; returns its length. */
+export function writeClientHeader(out: Buffer, at: number, b0: number, length: number, mask: Buffer): number {
+  const header = writeServerHeader(out, at, b0, length);
+  out[at + 1]! |= 0x80;
+  mask.copy(out, at + header, 0, 4);
+  return header + 4;
+}
+
+/** Payloads shorter than this are unmasked byte by byte; longer ones a 32-bit word at a time. */
+const WORDWISE_BYTES = 64;
+
+/**
+ * XORs `buf[start, end)` in place with `mask`, whose byte `phase & 3` applies to `buf[start]` (phase = offset of
+ * `start` in the frame's payload, for payloads that arrive in pieces).
+ */
+export function unmask(buf: Buffer, start: number, end: number, mask: Buffer, phase: number): void {
+  let i = start;
+  if (end - start >= WORDWISE_BYTES) {
+    const aligned = start + ((4 - ((buf.byteOffset + start) & 3)) & 3);
+    for (; i < aligned; i++) buf[i]! ^= mask[(phase + i - start) & 3]!;
+    const words = (end - i) >>> 2;
+    const p = phase + i - start;
+    // The mask rotated to this word boundary, read in the platform's byte order like the view below.
+    const rotated = Uint8Array.of(mask[p & 3]!, mask[(p + 1) & 3]!, mask[(p + 2) & 3]!, mask[(p + 3) & 3]!);
+    const word = new Uint32Array(rotated.buffer)[0]!;
+    const view = new Uint32Array(buf.buffer, buf.byteOffset + i, words);
+    for (let w = 0; w < words; w++) view[w]! ^= word;
+    i += words * 4;
+  }
+  for (; i < end; i++) buf[i]! ^= mask[(phase + i - start) & 3]!;
+}
+
 /** Writes an unmasked (server) frame header for `length` bytes at `at`; returns the header length. */
 export function writeServerHeader(out: Buffer, at: number, b0: number, length: number): number {
   out[at] = b0;
