@@ -17,8 +17,12 @@ export const BULK_MESSAGE_BYTES: number = 1 << 20;
 /** Idle tunnels at which the proxy's RSS is read (the larger one capped by its open-files limit), opened this many at a time. */
 export const IDLE_TUNNEL_COUNTS = [2_000, 10_000] as const;
 export const IDLE_OPEN_CONCURRENCY = 64;
-/** Tunnels opened and closed on the fresh proxy before its baseline RSS, so first-use code and caches are not counted per tunnel. */
-export const IDLE_PRIME_TUNNELS = 64;
+/**
+ * Tunnels opened and closed on the fresh proxy before its baseline RSS: as many as the first count, so first-use
+ * code, caches and the heap's working size (a Node proxy's young generation grows by several MiB under the first
+ * thousand handshakes) are in the baseline, and what is left is the marginal cost of an idle tunnel.
+ */
+export const IDLE_PRIME_TUNNELS = 2_000;
 /** How long the orchestrator waits for the idle-RSS phase, which ends when its work is done, not on a clock. */
 const IDLE_RSS_BOUND_MS = 60_000;
 
