@@ -1,5 +1,6 @@
 /** Why: what a run measured and how, in words for the report: the settings line, the phase lengths used, and notes on idle-tunnel counts. */
 
+import type { Durations } from './options.ts';
 import { spaced } from './report.ts';
 import {
   BULK_CONNECTIONS,
@@ -12,7 +13,6 @@ import {
   IDLE_PRIME_TUNNELS,
   IDLE_TUNNEL_COUNTS,
   type Visit,
-  type VisitDurations,
 } from './visit.ts';
 
 /** Why the larger idle-tunnel count is below the one asked for, per distinct cause. */
@@ -33,7 +33,7 @@ export function idleTunnelNotes(visits: readonly Visit[]): string[] {
 }
 
 /** One paragraph: every phase's load and length, and how figures are derived. */
-export function settingsLine(d: VisitDurations, quick: boolean): string {
+export function settingsLine(d: Durations, quick: boolean): string {
   const [smallCount, largeCount] = IDLE_TUNNEL_COUNTS;
   return (
     `${quick ? 'quick, ' : ''}handshakes ${d.handshakesMs} ms at c=${HANDSHAKE_CONCURRENCY.join(' and c=')}; ` +

@@ -26,8 +26,6 @@ export const IDLE_PRIME_TUNNELS = 2_000;
 /** How long the orchestrator waits for the idle-RSS phase, which ends when its work is done, not on a clock. */
 const IDLE_RSS_BOUND_MS = 60_000;
 
-export type VisitDurations = Durations;
-
 /**
  * A proxy instance started for the idle-RSS phase alone and stopped after it: a process that has carried bulk
  * traffic keeps the memory it freed, and new tunnels would fill that instead of growing RSS.
@@ -87,7 +85,7 @@ export async function visit(
   generator: Generator,
   endpoint: Endpoint,
   pids: Pids,
-  durations: VisitDurations,
+  durations: Durations,
   ticksPerSecond: number,
   freshProxy: (() => Promise<FreshProxy>) | undefined,
 ): Promise<Visit> {
